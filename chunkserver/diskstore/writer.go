@@ -1,0 +1,374 @@
+package diskstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/shoalfs/shoal/chunkserver/chunk"
+)
+
+// writebackEvery is how much data a writer lets pile up in the page cache
+// before it asks the kernel to start writing it out.
+const writebackEvery = 8 << 20
+
+// Create implements chunkserver.Store.
+func (s *Store) Create(ctx context.Context, id chunk.ID, version, baseVersion uint64, baseLength int64) (chunk.Writer, error) {
+	switch {
+	case version == 0:
+		return nil, fmt.Errorf("chunk %d: version 0: %w", id, chunk.ErrInvalid)
+	case baseVersion >= version:
+		return nil, fmt.Errorf("chunk %d: base version %d not below version %d: %w", id, baseVersion, version, chunk.ErrInvalid)
+	case baseLength < 0 || baseLength > chunk.MaxSize:
+		return nil, fmt.Errorf("chunk %d: base length %d: %w", id, baseLength, chunk.ErrInvalid)
+	}
+	key := replicaKey{id, version}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, errClosed
+	}
+	if _, ok := s.building[key]; ok {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("chunk %d version %d is being built: %w", id, version, chunk.ErrExists)
+	}
+	s.building[key] = struct{}{}
+	s.mu.Unlock()
+
+	w := &writer{s: s, key: key}
+	success := false
+	defer func() {
+		if !success {
+			w.Abort()
+		}
+	}()
+	final := ReplicaPath(s.root, id, version)
+	if _, err := os.Lstat(final); err == nil {
+		return nil, fmt.Errorf("chunk %d version %d: %w", id, version, chunk.ErrExists)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	dir, err := s.ensureDir(id)
+	if err != nil {
+		return nil, ioError("create", err)
+	}
+	f, err := os.CreateTemp(dir, tempPattern(id, version))
+	if err != nil {
+		return nil, ioError("create", err)
+	}
+	w.f, w.final = f, final
+	if baseVersion != 0 {
+		if err := w.copyBase(ctx, baseVersion, baseLength); err != nil {
+			return nil, err
+		}
+	}
+	if baseLength > w.length {
+		if err := w.zeroExtend(baseLength); err != nil {
+			return nil, err
+		}
+	}
+	success = true
+	return w, nil
+}
+
+// writer builds one replica in a temporary file. Data lands at
+// HeaderSize+offset as it arrives; the checksum table and the header are
+// written at Commit.
+//
+// Checksums are computed as the data streams in when it is appended in
+// order (the common case: a new chunk written front to back, or a base
+// copied): running holds the CRC of the partial block at the end. A write
+// anywhere else marks the blocks it touches dirty, and Commit recomputes
+// those from the file (they are still in the page cache).
+type writer struct {
+	s     *Store
+	key   replicaKey
+	f     *os.File
+	final string
+
+	length   int64    // data length so far: the largest end written
+	reserved int64    // bytes of s.used this writer holds
+	crcs     []uint32 // per block; valid where !dirty
+	dirty    []bool
+	running  uint32 // CRC of [length rounded down to a block, length)
+
+	buf    []byte // write-behind buffer for small appends, from s.bufs
+	bufp   *[]byte
+	bufOff int64 // data offset of buf[0]
+
+	synced int64 // data bytes handed to startWriteback
+	done   bool  // committed or aborted
+}
+
+// WriteAt implements chunk.Writer.
+func (w *writer) WriteAt(p []byte, off int64) (int, error) {
+	if w.done {
+		return 0, errors.New("diskstore: write to a finished writer")
+	}
+	end := off + int64(len(p))
+	if off < 0 || end > chunk.MaxSize {
+		return 0, fmt.Errorf("write [%d, %d): outside [0, %d): %w", off, end, int64(chunk.MaxSize), chunk.ErrInvalid)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := w.reserve(end); err != nil {
+		return 0, err
+	}
+	if err := w.write(p, off); err != nil {
+		return 0, err
+	}
+	if off == w.length {
+		w.appendChecksums(p)
+	} else {
+		w.markDirty(min(off, w.length), end)
+		if end > w.length {
+			w.length, w.running = end, 0 // the new last block is dirty
+		}
+	}
+	return len(p), nil
+}
+
+// zeroExtend grows the replica to length with zeros.
+func (w *writer) zeroExtend(length int64) error {
+	if err := w.reserve(length); err != nil {
+		return err
+	}
+	w.markDirty(w.length, length)
+	w.length, w.running = length, 0
+	return nil
+}
+
+// appendChecksums folds p, just appended at w.length, into the checksums.
+func (w *writer) appendChecksums(p []byte) {
+	for len(p) > 0 {
+		in := int(w.length % chunk.BlockSize)
+		n := min(chunk.BlockSize-in, len(p))
+		w.running = chunk.UpdateChecksum(w.running, p[:n])
+		w.length += int64(n)
+		p = p[n:]
+		if in+n == chunk.BlockSize {
+			w.setBlock(int(w.length/chunk.BlockSize)-1, w.running, false)
+			w.running = 0
+		}
+	}
+}
+
+func (w *writer) markDirty(lo, hi int64) {
+	if hi <= lo {
+		return
+	}
+	for b := int(lo / chunk.BlockSize); b <= int((hi-1)/chunk.BlockSize); b++ {
+		w.setBlock(b, 0, true)
+	}
+}
+
+func (w *writer) setBlock(b int, crc uint32, dirty bool) {
+	for len(w.crcs) <= b {
+		w.crcs = append(w.crcs, 0)
+		w.dirty = append(w.dirty, false)
+	}
+	if dirty {
+		w.dirty[b] = true
+	} else {
+		w.crcs[b] = crc
+	}
+}
+
+// reserve makes sure the writer holds capacity for a file of length end.
+func (w *writer) reserve(end int64) error {
+	need := fileSize(end)
+	if need <= w.reserved {
+		return nil
+	}
+	if err := w.s.reserve(need - w.reserved); err != nil {
+		return err
+	}
+	w.reserved = need
+	return nil
+}
+
+// write puts p at data offset off, coalescing small in-order writes in
+// the write-behind buffer; large ones go straight to the file.
+func (w *writer) write(p []byte, off int64) error {
+	if w.buf != nil && off == w.bufOff+int64(len(w.buf)) && len(w.buf)+len(p) <= cap(w.buf) {
+		w.buf = append(w.buf, p...)
+		if len(w.buf) == cap(w.buf) {
+			return w.flush()
+		}
+		return nil
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
+	if len(p) >= bufSize/2 {
+		return w.pwrite(p, off)
+	}
+	if w.bufp == nil {
+		w.bufp = w.s.bufs.Get().(*[]byte)
+	}
+	w.buf, w.bufOff = append((*w.bufp)[:0], p...), off
+	return nil
+}
+
+func (w *writer) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	err := w.pwrite(w.buf, w.bufOff)
+	w.buf = w.buf[:0]
+	return err
+}
+
+func (w *writer) pwrite(p []byte, off int64) error {
+	if _, err := w.f.WriteAt(p, HeaderSize+off); err != nil {
+		return ioError("write", err)
+	}
+	if end := off + int64(len(p)); end-w.synced >= writebackEvery {
+		startWriteback(w.f, HeaderSize+w.synced, end-w.synced)
+		w.synced = end
+	}
+	return nil
+}
+
+// copyBase copies replica (id, baseVersion), truncated to length, into
+// the writer, verifying every block on the way.
+func (w *writer) copyBase(ctx context.Context, baseVersion uint64, length int64) error {
+	f, h, err := w.s.open(w.key.id, baseVersion)
+	if err != nil {
+		return fmt.Errorf("base: %w", err)
+	}
+	defer f.Close()
+	n := min(length, h.length)
+	bp := w.s.bufs.Get().(*[]byte)
+	defer w.s.bufs.Put(bp)
+	for off := int64(0); off < n; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p := (*bp)[:min(int64(len(*bp)), n-off)]
+		if _, err := w.s.readAt(f, h, p, off); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("base: %w", err)
+		}
+		if _, err := w.WriteAt(p, off); err != nil {
+			return err
+		}
+		off += int64(len(p))
+	}
+	return nil
+}
+
+// Commit implements chunk.Writer.
+func (w *writer) Commit(ctx context.Context) (chunk.Info, error) {
+	if w.done {
+		return chunk.Info{}, errors.New("diskstore: commit of a finished writer")
+	}
+	success := false
+	defer func() {
+		if !success {
+			w.Abort()
+		}
+	}()
+	if err := ctx.Err(); err != nil {
+		return chunk.Info{}, err
+	}
+	if err := w.flush(); err != nil {
+		return chunk.Info{}, err
+	}
+	nb := chunk.Blocks(w.length)
+	if w.length%chunk.BlockSize != 0 {
+		w.setBlock(nb-1, w.running, false)
+	}
+	w.crcs, w.dirty = w.crcs[:nb], w.dirty[:nb] // blocks past length: none were written
+	if err := w.recomputeDirty(); err != nil {
+		return chunk.Info{}, err
+	}
+	h := header{id: w.key.id, version: w.key.version, length: w.length, summary: chunk.Summary(w.crcs)}
+	if _, err := w.f.WriteAt(appendTable(nil, w.crcs), h.tableOffset(0)); err != nil {
+		return chunk.Info{}, ioError("write checksums", err)
+	}
+	if _, err := w.f.WriteAt(h.marshal(), 0); err != nil {
+		return chunk.Info{}, ioError("write header", err)
+	}
+	if err := w.f.Sync(); err != nil {
+		return chunk.Info{}, ioError("fsync", err)
+	}
+	if err := w.f.Close(); err != nil {
+		return chunk.Info{}, ioError("close", err)
+	}
+	if err := w.s.checkOpen(); err != nil {
+		return chunk.Info{}, err
+	}
+	if err := os.Rename(w.f.Name(), w.final); err != nil {
+		return chunk.Info{}, ioError("rename", err)
+	}
+	if err := syncDir(filepath.Dir(w.final)); err != nil {
+		// The rename happened; the replica may or may not survive a crash.
+		// Undo it so that what we report matches what is durable.
+		os.Remove(w.final)
+		return chunk.Info{}, ioError("fsync directory", err)
+	}
+	w.s.used.Add(fileSize(w.length) - w.reserved)
+	w.reserved = 0
+	w.finish()
+	success = true
+	return h.info(), nil
+}
+
+// recomputeDirty computes the checksums of dirty blocks from the file.
+func (w *writer) recomputeDirty() error {
+	var bp *[]byte
+	for b, d := range w.dirty {
+		if !d {
+			continue
+		}
+		if bp == nil {
+			bp = w.s.bufs.Get().(*[]byte)
+			defer w.s.bufs.Put(bp)
+		}
+		lo := int64(b) * chunk.BlockSize
+		p := (*bp)[:min(chunk.BlockSize, w.length-lo)]
+		// Bytes past the file's end were never written: zeros.
+		n, err := w.f.ReadAt(p, HeaderSize+lo)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read back block %d: %w", b, err)
+		}
+		clear(p[n:])
+		w.crcs[b] = chunk.Checksum(p)
+	}
+	return nil
+}
+
+// Abort implements chunk.Writer.
+func (w *writer) Abort() error {
+	if w.done {
+		return nil
+	}
+	var err error
+	if w.f != nil {
+		w.f.Close()
+		if rerr := os.Remove(w.f.Name()); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = rerr
+		}
+	}
+	w.s.used.Add(-w.reserved)
+	w.reserved = 0
+	w.finish()
+	return err
+}
+
+// finish releases the writer's name and buffer.
+func (w *writer) finish() {
+	w.done = true
+	if w.bufp != nil {
+		w.s.bufs.Put(w.bufp)
+		w.bufp, w.buf = nil, nil
+	}
+	w.s.mu.Lock()
+	delete(w.s.building, w.key)
+	w.s.mu.Unlock()
+}

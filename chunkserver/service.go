@@ -1,0 +1,300 @@
+package chunkserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/shoalfs/shoal/chunkserver/chunk"
+	"github.com/shoalfs/shoal/internal/transport"
+	shoalpb "github.com/shoalfs/shoal/proto"
+)
+
+// maxChain bounds the nodes after this one in a write chain.
+const maxChain = 16
+
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrInvalid)
+}
+
+// WriteChunk receives one replica version and forwards it down the chain.
+//
+// The first message is the header; the rest carry data. Each data message
+// is handed to the forwarder (a goroutine owned by this handler, behind a
+// bounded queue) and written locally, so the local write and the send to
+// the next node overlap. If the next node fails, the local write goes on
+// and the response reports that node and every node after it as failed.
+// A local failure fails the RPC and cancels the stream downstream.
+//
+// Only a stream that ends cleanly (the sender's CloseSend) is sealed: a
+// broken or cancelled one is discarded here and, through the cancelled
+// downstream stream, on every node after.
+func (s *Server) WriteChunk(stream shoalpb.ChunkServer_WriteChunkServer) error {
+	ctx, end, err := s.begin(stream.Context())
+	if err != nil {
+		return err
+	}
+	defer end()
+	first, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		err = invalidf("empty write stream")
+	}
+	if err != nil {
+		return s.toStatus(err)
+	}
+	h := first.GetHeader()
+	if err := validateHeader(h); err != nil {
+		return s.toStatus(err)
+	}
+	id := ChunkID(h.ChunkId)
+	w, err := s.store.Create(ctx, id, h.Version, h.BaseVersion, int64(h.BaseLength))
+	if err != nil {
+		return s.toStatus(fmt.Errorf("chunk %d version %d: create: %w", id, h.Version, err))
+	}
+	defer w.Abort() // a no-op once committed
+
+	var fwd *forwarder
+	if len(h.Chain) > 0 {
+		fwd = s.forward(ctx, h)
+		defer fwd.stop()
+	}
+	write := func(m *shoalpb.WriteChunkRequest) error {
+		if err := validateData(m); err != nil {
+			return err
+		}
+		if len(m.Data) == 0 {
+			return nil
+		}
+		fwd.send(m)
+		if _, err := w.WriteAt(m.Data, int64(m.Offset)); err != nil {
+			return fmt.Errorf("chunk %d version %d: write at %d: %w", id, h.Version, m.Offset, err)
+		}
+		return nil
+	}
+	if len(first.Data) > 0 { // data in the header message: allowed
+		if err := write(&shoalpb.WriteChunkRequest{Offset: first.Offset, Data: first.Data}); err != nil {
+			return s.toStatus(err)
+		}
+	}
+	for {
+		m, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return s.toStatus(err)
+		}
+		if m.Header != nil {
+			return s.toStatus(invalidf("header in a data message"))
+		}
+		if err := write(m); err != nil {
+			return s.toStatus(err)
+		}
+	}
+	fwd.finish() // the next node seals while we do
+	info, err := w.Commit(ctx)
+	if err != nil {
+		return s.toStatus(fmt.Errorf("chunk %d version %d: seal: %w", id, h.Version, err))
+	}
+	s.reports.added(info)
+	results := []*shoalpb.ReplicaResult{{Addr: s.cfg.Advertise, NodeId: s.NodeID(), Ok: true}}
+	if fwd != nil {
+		results = append(results, fwd.results(info)...)
+	}
+	return stream.SendAndClose(&shoalpb.WriteChunkResponse{
+		Replicas: results,
+		Length:   uint64(info.Length),
+		Summary:  info.Summary,
+	})
+}
+
+func validateHeader(h *shoalpb.WriteChunkHeader) error {
+	switch {
+	case h == nil:
+		return invalidf("the first message carries no header")
+	case h.Version == 0:
+		return invalidf("chunk %d: version 0", h.ChunkId)
+	case h.BaseVersion >= h.Version:
+		return invalidf("chunk %d: base version %d not below version %d", h.ChunkId, h.BaseVersion, h.Version)
+	case h.BaseLength > MaxChunkSize:
+		return invalidf("chunk %d: base length %d over the %d maximum", h.ChunkId, h.BaseLength, MaxChunkSize)
+	case len(h.Chain) > maxChain:
+		return invalidf("chain of %d nodes, at most %d", len(h.Chain), maxChain)
+	}
+	for _, addr := range h.Chain {
+		if addr == "" {
+			return invalidf("empty address in the chain")
+		}
+	}
+	return nil
+}
+
+func validateData(m *shoalpb.WriteChunkRequest) error {
+	n := uint64(len(m.Data))
+	switch {
+	case n > transport.MaxDataMessage:
+		return invalidf("data message of %d bytes, at most %d", n, transport.MaxDataMessage)
+	case m.Offset > MaxChunkSize || m.Offset+n > MaxChunkSize:
+		return invalidf("data [%d, %d) past the %d-byte chunk maximum", m.Offset, m.Offset+n, MaxChunkSize)
+	}
+	return nil
+}
+
+// ReadChunk streams [offset, offset+length) of a replica, clipped to its
+// length, in messages of whole checksum blocks (the last may be short)
+// with their stored checksums. Every block is verified as it is read: a
+// mismatch ends the stream with DataLoss and a CORRUPT detail, and the
+// replica is reported corrupt in the next heartbeat.
+func (s *Server) ReadChunk(req *shoalpb.ReadChunkRequest, stream shoalpb.ChunkServer_ReadChunkServer) error {
+	ctx, end, err := s.begin(stream.Context())
+	if err != nil {
+		return err
+	}
+	defer end()
+	if req.Version == 0 {
+		return s.toStatus(invalidf("chunk %d: version 0", req.ChunkId))
+	}
+	id := ChunkID(req.ChunkId)
+	info, err := s.store.Stat(ctx, id, req.Version)
+	if err != nil {
+		s.noteCorrupt(ChunkInfo{ID: id, Version: req.Version}, err)
+		return s.toStatus(err)
+	}
+	length := uint64(info.Length)
+	if req.Offset >= length || req.Length == 0 {
+		return nil
+	}
+	stop := length
+	if req.Length < length-req.Offset {
+		stop = req.Offset + req.Length
+	}
+	// Widen to whole blocks.
+	pos := req.Offset / BlockSize * BlockSize
+	stop = min((stop+BlockSize-1)/BlockSize*BlockSize, length)
+
+	bp := s.getBuf()
+	defer s.putBuf(bp)
+	for pos < stop {
+		n := min(stop-pos, transport.MaxDataMessage)
+		data := (*bp)[:n]
+		crcs, err := s.store.Checksums(ctx, id, req.Version, int(pos/BlockSize), chunk.Blocks(int64(n)))
+		if err == nil {
+			_, err = s.store.ReadAt(ctx, id, req.Version, data, int64(pos))
+			if errors.Is(err, io.EOF) && pos+n == length {
+				err = nil
+			}
+		}
+		if err != nil {
+			s.noteCorrupt(info, err)
+			return s.toStatus(err)
+		}
+		// Send marshals data before it returns, so the buffer is free
+		// again (no stats handler keeps messages on chunkservers).
+		if err := stream.Send(&shoalpb.ReadChunkResponse{Offset: pos, Data: data, Crcs: crcs}); err != nil {
+			return err
+		}
+		pos += n
+	}
+	return nil
+}
+
+// noteCorrupt queues a replica for the next heartbeat's corrupt list if
+// err says it is corrupt.
+func (s *Server) noteCorrupt(info ChunkInfo, err error) {
+	if errors.Is(err, ErrCorrupt) {
+		s.log.WithError(err).Warn("corrupt replica")
+		s.reports.corrupt(info)
+	}
+}
+
+// ReplicateChunks pulls each item from one of its sources, at most
+// Config.ReplicateWorkers at a time, and answers with one result per item
+// in request order. A failed item does not fail the call.
+func (s *Server) ReplicateChunks(ctx context.Context, req *shoalpb.ReplicateChunksRequest) (*shoalpb.ReplicateChunksResponse, error) {
+	ctx, end, err := s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	results := make([]*shoalpb.ReplicateResult, len(req.Items))
+	var g errgroup.Group
+	g.SetLimit(s.cfg.ReplicateWorkers)
+	for i, it := range req.Items {
+		g.Go(func() error {
+			results[i] = s.replicate(ctx, it)
+			return nil
+		})
+	}
+	g.Wait()
+	return &shoalpb.ReplicateChunksResponse{Results: results}, nil
+}
+
+// DeleteChunks deletes replicas; missing ones are fine. Each is reported
+// removed in the next heartbeat.
+func (s *Server) DeleteChunks(ctx context.Context, req *shoalpb.DeleteChunksRequest) (*shoalpb.DeleteChunksResponse, error) {
+	ctx, end, err := s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	var errs []error
+	for _, c := range req.Chunks {
+		if err := s.deleteReplica(ctx, ChunkID(c.ChunkId), c.Version); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, s.toStatus(errs[0])
+	}
+	return &shoalpb.DeleteChunksResponse{}, nil
+}
+
+// deleteReplica deletes (id, version), treating a missing one as deleted,
+// and queues the removal for the next heartbeat.
+func (s *Server) deleteReplica(ctx context.Context, id ChunkID, version uint64) error {
+	err := s.store.Delete(ctx, id, version)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("delete chunk %d version %d: %w", id, version, err)
+	}
+	s.reports.removed(id, version)
+	return nil
+}
+
+// toStatus is the one place where errors become gRPC statuses.
+func (s *Server) toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
+	case errors.Is(err, ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, ErrCorrupt):
+		return withReason(codes.DataLoss, err, shoalpb.ErrorDetail_CORRUPT)
+	case errors.Is(err, ErrNoSpace):
+		return withReason(codes.ResourceExhausted, err, shoalpb.ErrorDetail_NO_SPACE)
+	case errors.Is(err, ErrExists):
+		return status.Error(codes.AlreadyExists, err.Error())
+	case errors.Is(err, ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
+		return err // a status from a peer or the transport: pass it on
+	}
+	s.log.WithError(err).Error("internal error")
+	return status.Error(codes.Internal, err.Error())
+}
+
+func withReason(code codes.Code, err error, reason shoalpb.ErrorDetail_Reason) error {
+	st := status.New(code, err.Error())
+	if d, derr := st.WithDetails(&shoalpb.ErrorDetail{Reason: reason}); derr == nil {
+		st = d
+	}
+	return st.Err()
+}
