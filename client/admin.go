@@ -1,0 +1,51 @@
+package client
+
+import (
+	"context"
+
+	shoalpb "github.com/shoalfs/shoal/proto"
+)
+
+// Status returns the cluster's nodes, capacity and chunk health.
+func (c *Client) Status(ctx context.Context) (StatusReport, error) {
+	var resp *shoalpb.StatusResponse
+	err := c.do(ctx, "status", "", func(ctx context.Context) (err error) {
+		resp, err = c.mgr.Status(ctx, &shoalpb.StatusRequest{})
+		return err
+	})
+	if err != nil {
+		return StatusReport{}, err
+	}
+	return statusFromPB(resp), nil
+}
+
+// Fsck checks the chunks of the files under the absolute path p ("" or
+// "/" for everything).
+func (c *Client) Fsck(ctx context.Context, p string) (FsckReport, error) {
+	var ino uint64
+	if p != "" && p != "/" {
+		a, err := c.Resolve(ctx, p)
+		if err != nil {
+			return FsckReport{}, err
+		}
+		ino = uint64(a.Ino)
+	}
+	var resp *shoalpb.FsckResponse
+	err := c.do(ctx, "fsck", p, func(ctx context.Context) (err error) {
+		resp, err = c.mgr.Fsck(ctx, &shoalpb.FsckRequest{Ino: ino})
+		return err
+	})
+	if err != nil {
+		return FsckReport{}, err
+	}
+	return fsckFromPB(resp), nil
+}
+
+// Decommission drains the chunkserver node (its id or address): the
+// manager moves its replicas elsewhere and marks it drained.
+func (c *Client) Decommission(ctx context.Context, node string) error {
+	return c.do(ctx, "decommission", node, func(ctx context.Context) error {
+		_, err := c.mgr.Decommission(ctx, &shoalpb.DecommissionRequest{Node: node})
+		return err
+	})
+}

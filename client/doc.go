@@ -1,0 +1,127 @@
+// Package client is the Go client of a shoal cluster, used by the CLI,
+// the FUSE mount and the tests. It makes namespace calls to the manager,
+// writes files through the chunkserver replication pipeline, and reads
+// them back with failover, end-to-end checksums and readahead.
+//
+// # Writes
+//
+// A file is cut into chunks of Attr.ChunkSize bytes; chunk i covers
+// [i*cs, (i+1)*cs). File.WriteAt copies the data into a per-chunk
+// "generation" in memory and returns. A generation holds the bytes bound
+// for the next version of its chunk and keeps them until that version is
+// committed, so that a failed pipeline can be rebuilt and the bytes sent
+// again, and so that reads see them meanwhile.
+//
+//   - Sequential writes (an append at the chunk's current end: cp, put)
+//     make an eager generation. Its goroutine calls AllocateChunk at once,
+//     opens a WriteChunk stream to the first target with the others as the
+//     chain, and sends the data as it arrives, in messages of at most
+//     1 MiB. When the chunk is full it is sealed: the stream is closed, the
+//     chain fsyncs and reports, and the writer moves on to the next chunk
+//     while this one is committed. Several chunks are in flight at once,
+//     bounded by the write buffer.
+//   - Other writes (random writes, overwrites of sealed data) collect
+//     dirty runs. On Sync (or buffer pressure) the generation allocates
+//     version v+1 of the chunk (base v, the holders of v as targets) and
+//     sends only the dirty runs; each replica builds v+1 from its local v.
+//     A write behind an eager generation's stream seals that generation
+//     and starts a patch on top of it.
+//   - Pipeline recovery: if the stream fails, or fewer than min_replicas
+//     replicas report the seal, the generation allocates again with the
+//     failed nodes excluded and resends all its bytes (for a new chunk
+//     that is a new chunk id). It fails, with ENOSPC or EIO naming the
+//     chunk, only when too few nodes are left or after six pipelines. A
+//     step of a stream that stalls for RPCTimeout counts as a failure.
+//   - Commits go to the manager in seal order, batched: the ready sealed
+//     generations at the head of the queue go in one CommitChunks, which
+//     names the replicas that acknowledged (the healer tops up the rest)
+//     and raises the file size. A commit refused as STALE_VERSION (another
+//     writer committed the chunk first) is redone alone: the generation is
+//     written again on the new version and committed; last writer wins,
+//     per byte.
+//   - The write buffer (Config.WriteBuffer) is shared by all files of a
+//     Client. A write that would exceed it waits for sealing chunks to
+//     finish; if nothing is sealing, every open generation of every file
+//     is sealed first (a partial chunk then gets later appends as a v+1
+//     patch). Writes block on a full buffer; they do not fail.
+//
+// # What is durable when
+//
+// After WriteAt returns, the data is in this process's memory only.
+// After Sync or Close returns nil, everything written before the call is
+// on at least min_replicas chunkservers, fsynced there, and the manager
+// has committed the chunk versions and the size in one transaction. A
+// write that fails in the background is reported by the next WriteAt,
+// and by every later Sync and Close (the error is sticky: the file's
+// unsynced data may be lost). File.Truncate flushes first, then has the
+// manager set the size.
+//
+// # Reads
+//
+// Open fetches the file's layout (close-to-open consistency: a file
+// another client closed or synced is seen by the next Open). ReadAt
+// splits the request by chunk: a chunk missing from the layout is a hole
+// of zeros, bytes past a chunk's length (but within the file size) are
+// zeros, and reads stop at the size with io.EOF. Each chunk is read from
+// its first replica; every 64 KiB block is checked against the CRC32C
+// (Castagnoli) the chunkserver stored at write time. On an error, a
+// timeout (RPCTimeout) or a mismatch the next replica is tried; a
+// replica that is corrupt, short or missing (NotFound, DataLoss) is
+// reported to the manager with ReportBadReplica, one that is merely
+// unreachable is not. When every replica fails the layout is fetched
+// again and the read retried once; then it fails with EIO naming the
+// chunk and each replica's error. A read at the end of a file whose
+// layout is older than a second refetches it, so a growing file is seen.
+// The File's own buffered writes are laid over what the replicas return
+// (read-your-writes).
+//
+// Readahead: reads that continue where the last one ended (give or take
+// the kernel's reordering) are served from 1 MiB pages keyed by chunk
+// version, and the pages up to Config.ReadAhead ahead are fetched in the
+// background, a few at a time. A random read drops the pages.
+//
+// # Concurrency
+//
+// A Client and a File are safe for concurrent use; the mount calls
+// ReadAt and WriteAt on one File from several goroutines. A File's lock
+// guards its bookkeeping only and is never held across an RPC or a wait.
+// Concurrent writes to the same bytes land in some order (the last one
+// to take the lock wins). Every goroutine has an owner: a File's chunk
+// writers and readahead fetches are stopped and waited for by File.Close
+// (after its Sync) or Client.Close, which aborts unsynced writes;
+// bad-replica reports by Client.Close. These background goroutines use a
+// lifetime context held by the File, cancelled on close; every caller's
+// ctx still bounds the caller's wait.
+//
+// # Retries
+//
+// Each manager RPC attempt is bounded by Config.RPCTimeout. Unavailable
+// (manager down or restarting) and DeadlineExceeded are retried with
+// jittered exponential backoff until Config.OpTimeout, then fail with
+// EIO saying that the manager at its address is unreachable. A cancelled
+// ctx returns context.Canceled (the mount turns it into EINTR).
+//
+// Such a failure is ambiguous: the manager may have applied the request
+// and lost the reply. Every operation is retried anyway, and the retry's
+// answer is interpreted:
+//
+//   - Lookup, GetAttr, SetAttr, GetLayout, ReadDir, non-exclusive Create,
+//     ReleaseInode, AllocateChunk (an unused allocation is an orphan the
+//     healer removes): idempotent.
+//   - Unlink and Rmdir: ENOENT after an ambiguous attempt is success.
+//   - Rename: ENOENT after an ambiguous attempt is success if the old
+//     name is gone and the new one exists.
+//   - Mkdir, Symlink, Link: EEXIST after an ambiguous attempt is success
+//     if the name is a directory / the same symlink / the same inode.
+//   - Exclusive Create: EEXIST is returned as it is. It may be our own
+//     lost success, but O_EXCL is used for locking, so a false EEXIST
+//     (and a stray empty file) is the safer mistake.
+//   - CommitChunks: a retry of an applied commit is refused as stale, and
+//     the generation is written and committed once more: correct, at the
+//     price of one extra chunk version.
+//
+// Errors: fromStatus (errors.go) is the one place where a gRPC status,
+// with its ErrorDetail reason, becomes an error wrapping a syscall.Errno;
+// operations wrap it in an *OpError with the operation and the path or
+// inode.
+package client

@@ -1,0 +1,220 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"syscall"
+	"time"
+
+	shoalpb "github.com/shoalfs/shoal/proto"
+	"github.com/sirupsen/logrus"
+)
+
+// defaultChunkSize is used for a file whose attributes carry no chunk size.
+const defaultChunkSize = 64 << 20
+
+// File is an open regular file. It is safe for concurrent use: ReadAt,
+// WriteAt, Truncate, Sync and Size may be called from several goroutines
+// (the mount does). See doc.go for what is durable when.
+type File struct {
+	c   *Client
+	ino Ino
+	cs  int64 // chunk size
+	log *logrus.Entry
+
+	// ctx is the lifetime of the file's goroutines (chunk writers,
+	// readahead); Close cancels it after the last Sync, Client.Close
+	// through its parent.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the file starts
+
+	// mu guards everything below. It is never held across an RPC or a
+	// wait. Lock order: File.mu, then budget.mu.
+	mu       sync.Mutex
+	size     int64 // the size as last known from the manager
+	wend     int64 // end of the furthest write not yet known to the manager
+	layout   map[uint64]*chunkLoc
+	layoutOK bool              // layout is loaded (false: fetch before reading)
+	layoutAt time.Time         // when the layout was fetched
+	layoutV  uint64            // bumped on every local change to layout/size
+	open     map[uint64]*gen   // per chunk index, the generation taking writes
+	sealed   map[uint64][]*gen // per chunk index, sealed and unfinished, oldest first
+	queue    []*gen            // sealed generations in seal order, to commit in that order
+	commits  bool              // a goroutine is running commitLoop
+	werr     error             // the first failed write; reported by Sync and Close
+	closed   bool
+	ra       readahead
+}
+
+// Open opens the regular file ino for reading and writing, fetching its
+// layout afresh (close-to-open consistency). The caller must Close it.
+func (c *Client) Open(ctx context.Context, ino Ino) (*File, error) {
+	ctx2, cancel := context.WithCancel(c.ctx)
+	f := &File{
+		c:      c,
+		ino:    ino,
+		log:    c.log.WithField("ino", uint64(ino)),
+		ctx:    ctx2,
+		cancel: cancel,
+		open:   make(map[uint64]*gen),
+		sealed: make(map[uint64][]*gen),
+	}
+	f.ra.pages = make(map[pageKey]*page)
+	attr, err := f.fetchLayout(ctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if attr.IsDir() {
+		cancel()
+		return nil, opErr("open", inoPath(ino), syscall.EISDIR)
+	}
+	if attr.Mode&modeType != modeRegular && attr.Mode&modeType != 0 {
+		cancel()
+		return nil, opErr("open", inoPath(ino), fmt.Errorf("%w: not a regular file (mode %o)", syscall.EINVAL, attr.Mode))
+	}
+	f.cs = int64(attr.ChunkSize)
+	if f.cs <= 0 {
+		f.cs = defaultChunkSize
+	}
+	if err := c.register(f); err != nil {
+		cancel()
+		return nil, opErr("open", inoPath(ino), err)
+	}
+	return f, nil
+}
+
+// Ino returns the file's inode number.
+func (f *File) Ino() Ino { return f.ino }
+
+// Size returns the file size including writes not yet synced.
+func (f *File) Size() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return max(f.size, f.wend)
+}
+
+// fetchLayout loads the whole layout and the attributes from the manager.
+func (f *File) fetchLayout(ctx context.Context) (Attr, error) {
+	f.mu.Lock()
+	v := f.layoutV
+	f.mu.Unlock()
+	var resp *shoalpb.GetLayoutResponse
+	err := f.c.do(ctx, "getlayout", inoPath(f.ino), func(ctx context.Context) (err error) {
+		resp, err = f.c.mgr.GetLayout(ctx, &shoalpb.GetLayoutRequest{Ino: uint64(f.ino)})
+		return err
+	})
+	if err != nil {
+		return Attr{}, err
+	}
+	attr := attrFromPB(resp.GetAttr())
+	layout := make(map[uint64]*chunkLoc, len(resp.GetChunks()))
+	for _, c := range resp.GetChunks() {
+		layout[c.GetIndex()] = chunkLocFromPB(c)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.layoutV != v && f.layoutOK {
+		// A local commit or truncate raced with the fetch: what we have
+		// is at least as new. The next error or Open fetches again.
+		return attr, nil
+	}
+	f.layout = layout
+	f.size = int64(attr.Size)
+	f.layoutOK = true
+	f.layoutAt = time.Now()
+	f.layoutV++
+	return attr, nil
+}
+
+// invalidateLocked makes the next read fetch the layout.
+func (f *File) invalidateLocked() {
+	f.layoutOK = false
+	f.layoutV++
+	f.ra.clearLocked()
+}
+
+// Sync seals every chunk written since the last Sync and commits it.
+// When it returns nil, everything written before the call is on at least
+// the manager's minimum of replicas, fsynced, and the manager has the
+// layout and size. A write that failed in the background is reported
+// here (and by every later Sync and Close).
+func (f *File) Sync(ctx context.Context) error {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return opErr("fsync", inoPath(f.ino), fmt.Errorf("%w (%w)", ErrClosed, syscall.EBADF))
+	}
+	for _, g := range f.open {
+		f.sealLocked(g)
+	}
+	wait := append([]*gen(nil), f.queue...)
+	f.mu.Unlock()
+	for _, g := range wait {
+		select {
+		case <-g.done:
+		case <-ctx.Done():
+			return opErr("fsync", inoPath(f.ino), ctxErr(ctx))
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.werr
+}
+
+// Close syncs the file, then stops its goroutines and releases it. It
+// returns Sync's error. After Close the File may not be used; Close may
+// be called more than once (a later call returns the first failed write,
+// if any, or nil). After Client.Close, it reports the lost writes.
+func (f *File) Close(ctx context.Context) error {
+	f.mu.Lock()
+	closed, werr := f.closed, f.werr
+	f.mu.Unlock()
+	if closed {
+		f.wg.Wait()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.werr != nil {
+			return f.werr
+		}
+		return werr
+	}
+	err := f.Sync(ctx)
+	f.mu.Lock()
+	f.closed = true
+	f.ra.clearLocked()
+	f.mu.Unlock()
+	f.cancel()
+	f.wg.Wait()
+	f.c.unregister(f)
+	return err
+}
+
+// Truncate flushes buffered writes, then sets the file size on the
+// manager (which trims or extends the layout).
+func (f *File) Truncate(ctx context.Context, size int64) error {
+	if size < 0 {
+		return opErr("truncate", inoPath(f.ino), syscall.EINVAL)
+	}
+	if err := f.Sync(ctx); err != nil {
+		return err
+	}
+	s := uint64(size)
+	attr, err := f.c.SetAttr(ctx, f.ino, SetAttr{Size: &s})
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.size = int64(attr.Size)
+	f.wend = min(f.wend, f.size)
+	f.invalidateLocked()
+	return nil
+}
+
+// errClosedFile is returned by calls on a closed File.
+func (f *File) errClosed(op string) error {
+	return opErr(op, inoPath(f.ino), fmt.Errorf("%w (%w)", ErrClosed, syscall.EBADF))
+}

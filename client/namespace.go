@@ -1,0 +1,251 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"syscall"
+
+	shoalpb "github.com/shoalfs/shoal/proto"
+)
+
+// File type bits, as in struct stat.
+const (
+	modeType    = 0o170000
+	modeDir     = 0o040000
+	modeRegular = 0o100000
+	modeSymlink = 0o120000
+)
+
+// Lookup returns the attributes of name in the directory parent.
+func (c *Client) Lookup(ctx context.Context, parent Ino, name string) (Attr, error) {
+	var resp *shoalpb.LookupResponse
+	err := c.do(ctx, "lookup", entryPath(parent, name), func(ctx context.Context) (err error) {
+		resp, err = c.mgr.Lookup(ctx, &shoalpb.LookupRequest{Parent: uint64(parent), Name: name})
+		return err
+	})
+	if err != nil {
+		return Attr{}, err
+	}
+	return attrFromPB(resp.GetAttr()), nil
+}
+
+// GetAttr returns the attributes of ino.
+func (c *Client) GetAttr(ctx context.Context, ino Ino) (Attr, error) {
+	var resp *shoalpb.GetAttrResponse
+	err := c.do(ctx, "getattr", inoPath(ino), func(ctx context.Context) (err error) {
+		resp, err = c.mgr.GetAttr(ctx, &shoalpb.GetAttrRequest{Ino: uint64(ino)})
+		return err
+	})
+	if err != nil {
+		return Attr{}, err
+	}
+	return attrFromPB(resp.GetAttr()), nil
+}
+
+// SetAttr changes the attributes set in s and returns the result. A size
+// change truncates or extends the file on the manager; a File open on it
+// should use File.Truncate instead, which flushes its buffered writes
+// first and keeps its cached layout right.
+func (c *Client) SetAttr(ctx context.Context, ino Ino, s SetAttr) (Attr, error) {
+	var resp *shoalpb.SetAttrResponse
+	req := setAttrToPB(ino, s)
+	err := c.do(ctx, "setattr", inoPath(ino), func(ctx context.Context) (err error) {
+		resp, err = c.mgr.SetAttr(ctx, req)
+		return err
+	})
+	if err != nil {
+		return Attr{}, err
+	}
+	return attrFromPB(resp.GetAttr()), nil
+}
+
+// Create makes a file (a regular one unless o.Mode has other type bits)
+// named name in parent. Without o.Exclusive an existing regular file is
+// returned as it is. With it, an existing name fails with EEXIST, even
+// when the name exists because an earlier attempt of this same call
+// succeeded and its reply was lost (see doc.go, "Retries").
+func (c *Client) Create(ctx context.Context, parent Ino, name string, o CreateOptions) (Attr, error) {
+	mode := o.Mode
+	if mode&modeType == 0 {
+		mode |= modeRegular
+	}
+	attr, _, err := c.create(ctx, "create", &shoalpb.CreateRequest{
+		Parent: uint64(parent), Name: name, Mode: mode, Uid: o.UID, Gid: o.GID,
+		Rdev: o.Rdev, ChunkSize: o.ChunkSize, Exclusive: o.Exclusive,
+	})
+	return attr, err
+}
+
+func (c *Client) create(ctx context.Context, op string, req *shoalpb.CreateRequest) (Attr, bool, error) {
+	var resp *shoalpb.CreateResponse
+	amb, err := c.retry(ctx, func(ctx context.Context) (err error) {
+		resp, err = c.mgr.Create(ctx, req)
+		return err
+	})
+	if err != nil {
+		return Attr{}, amb, opErr(op, entryPath(Ino(req.Parent), req.Name), err)
+	}
+	return attrFromPB(resp.GetAttr()), amb, nil
+}
+
+// Mkdir makes the directory name in parent. mode holds the permissions.
+func (c *Client) Mkdir(ctx context.Context, parent Ino, name string, mode, uid, gid uint32) (Attr, error) {
+	attr, amb, err := c.create(ctx, "mkdir", &shoalpb.CreateRequest{
+		Parent: uint64(parent), Name: name, Mode: modeDir | mode&0o7777, Uid: uid, Gid: gid,
+	})
+	if amb && errors.Is(err, syscall.EEXIST) {
+		// A lost reply: the directory may be ours.
+		if a, lerr := c.Lookup(ctx, parent, name); lerr == nil && a.IsDir() {
+			return a, nil
+		}
+	}
+	return attr, err
+}
+
+// Symlink makes name in parent a symbolic link to target.
+func (c *Client) Symlink(ctx context.Context, parent Ino, name, target string, uid, gid uint32) (Attr, error) {
+	attr, amb, err := c.create(ctx, "symlink", &shoalpb.CreateRequest{
+		Parent: uint64(parent), Name: name, Mode: modeSymlink | 0o777, Uid: uid, Gid: gid, SymlinkTarget: target,
+	})
+	if amb && errors.Is(err, syscall.EEXIST) {
+		if a, lerr := c.Lookup(ctx, parent, name); lerr == nil && a.Mode&modeType == modeSymlink && a.Target == target {
+			return a, nil
+		}
+	}
+	return attr, err
+}
+
+// Link adds the name newName in newParent for ino.
+func (c *Client) Link(ctx context.Context, ino, newParent Ino, newName string) (Attr, error) {
+	var resp *shoalpb.LinkResponse
+	amb, err := c.retry(ctx, func(ctx context.Context) (err error) {
+		resp, err = c.mgr.Link(ctx, &shoalpb.LinkRequest{Ino: uint64(ino), NewParent: uint64(newParent), NewName: newName})
+		return err
+	})
+	if amb && errors.Is(err, syscall.EEXIST) {
+		if a, lerr := c.Lookup(ctx, newParent, newName); lerr == nil && a.Ino == ino {
+			return a, nil
+		}
+	}
+	if err != nil {
+		return Attr{}, opErr("link", entryPath(newParent, newName), err)
+	}
+	return attrFromPB(resp.GetAttr()), nil
+}
+
+// Unlink removes the name of a non-directory. It returns the inode that
+// lost a link and whether that inode is gone for good; with keepOpen, an
+// inode whose last link went away stays until ReleaseInode. If an earlier
+// attempt succeeded but its reply was lost, the retry's ENOENT is taken
+// as success and Unlink returns (0, false, nil).
+func (c *Client) Unlink(ctx context.Context, parent Ino, name string, keepOpen bool) (ino Ino, removed bool, err error) {
+	return c.unlink(ctx, "unlink", parent, name, false, keepOpen)
+}
+
+// Rmdir removes the empty directory name in parent.
+func (c *Client) Rmdir(ctx context.Context, parent Ino, name string) error {
+	_, _, err := c.unlink(ctx, "rmdir", parent, name, true, false)
+	return err
+}
+
+func (c *Client) unlink(ctx context.Context, op string, parent Ino, name string, dir, keepOpen bool) (Ino, bool, error) {
+	var resp *shoalpb.UnlinkResponse
+	amb, err := c.retry(ctx, func(ctx context.Context) (err error) {
+		resp, err = c.mgr.Unlink(ctx, &shoalpb.UnlinkRequest{Parent: uint64(parent), Name: name, Dir: dir, KeepOpen: keepOpen})
+		return err
+	})
+	if amb && errors.Is(err, syscall.ENOENT) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, opErr(op, entryPath(parent, name), err)
+	}
+	return Ino(resp.GetIno()), resp.GetRemoved(), nil
+}
+
+// Rename moves oldName in oldParent to newName in newParent, replacing
+// newName atomically. flags are renameat2's RENAME_NOREPLACE and
+// RENAME_EXCHANGE. It returns a replaced inode, if any, and whether it is
+// gone for good. If an earlier attempt succeeded but its reply was lost,
+// the retry fails with ENOENT; Rename then checks that newName exists and
+// oldName does not, and reports success.
+func (c *Client) Rename(ctx context.Context, oldParent Ino, oldName string, newParent Ino, newName string, flags uint32, keepOpen bool) (replaced Ino, removed bool, err error) {
+	var resp *shoalpb.RenameResponse
+	amb, err := c.retry(ctx, func(ctx context.Context) (err error) {
+		resp, err = c.mgr.Rename(ctx, &shoalpb.RenameRequest{
+			OldParent: uint64(oldParent), OldName: oldName, NewParent: uint64(newParent), NewName: newName,
+			Flags: flags, KeepOpen: keepOpen,
+		})
+		return err
+	})
+	if amb && errors.Is(err, syscall.ENOENT) {
+		_, oerr := c.Lookup(ctx, oldParent, oldName)
+		_, nerr := c.Lookup(ctx, newParent, newName)
+		if errors.Is(oerr, syscall.ENOENT) && nerr == nil {
+			return 0, false, nil
+		}
+	}
+	if err != nil {
+		return 0, false, opErr("rename", entryPath(oldParent, oldName)+" -> "+entryPath(newParent, newName), err)
+	}
+	return Ino(resp.GetReplacedIno()), resp.GetReplacedRemoved(), nil
+}
+
+// ReleaseInode drops an inode kept by keepOpen once the caller closed it.
+func (c *Client) ReleaseInode(ctx context.Context, ino Ino) error {
+	return c.do(ctx, "release", inoPath(ino), func(ctx context.Context) error {
+		_, err := c.mgr.ReleaseInode(ctx, &shoalpb.ReleaseInodeRequest{Ino: uint64(ino)})
+		return err
+	})
+}
+
+// ReadDir lists the directory ino, without "." and "..".
+func (c *Client) ReadDir(ctx context.Context, ino Ino) ([]DirEntry, error) {
+	return c.readDir(ctx, ino, false)
+}
+
+// ReadDirPlus is ReadDir with each entry's Attr set.
+func (c *Client) ReadDirPlus(ctx context.Context, ino Ino) ([]DirEntry, error) {
+	return c.readDir(ctx, ino, true)
+}
+
+func (c *Client) readDir(ctx context.Context, ino Ino, plus bool) ([]DirEntry, error) {
+	out := []DirEntry{}
+	after := ""
+	for {
+		var resp *shoalpb.ReadDirResponse
+		err := c.do(ctx, "readdir", inoPath(ino), func(ctx context.Context) (err error) {
+			resp, err = c.mgr.ReadDir(ctx, &shoalpb.ReadDirRequest{Ino: uint64(ino), After: after, Plus: plus})
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range resp.GetEntries() {
+			out = append(out, dirEntryFromPB(e))
+		}
+		if resp.GetEof() || len(resp.GetEntries()) == 0 {
+			return out, nil
+		}
+		after = out[len(out)-1].Name
+	}
+}
+
+// StatFS returns the cluster's capacity.
+func (c *Client) StatFS(ctx context.Context) (StatFS, error) {
+	var resp *shoalpb.StatFSResponse
+	err := c.do(ctx, "statfs", "", func(ctx context.Context) (err error) {
+		resp, err = c.mgr.StatFS(ctx, &shoalpb.StatFSRequest{})
+		return err
+	})
+	if err != nil {
+		return StatFS{}, err
+	}
+	return StatFS{
+		CapacityBytes: resp.GetCapacityBytes(),
+		UsedBytes:     resp.GetUsedBytes(),
+		FreeBytes:     resp.GetFreeBytes(),
+		Files:         resp.GetFiles(),
+		NameMax:       resp.GetNameMax(),
+	}, nil
+}

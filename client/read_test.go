@@ -1,0 +1,232 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	shoalpb "github.com/shoalfs/shoal/proto"
+)
+
+func TestReadYourWritesAndEOF(t *testing.T) {
+	fc := newFakeCluster(t, fakeOptions{nodes: 2, replication: 2, minReplicas: 1, chunkSize: mib})
+	c := fc.client(t, nil)
+	ctx := context.Background()
+	a := createFile(t, c, "f")
+	f, err := c.Open(ctx, a.Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(ctx)
+	base := randBytes(2, 2*mib+100)
+	writeInPieces(t, f, base, 0, 64<<10)
+	if err := f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Unsynced overwrite and extension are visible to ReadAt at once.
+	patch := []byte("hello, world")
+	if _, err := f.WriteAt(ctx, patch, mib-5); err != nil {
+		t.Fatal(err)
+	}
+	tail := []byte("tail")
+	if _, err := f.WriteAt(ctx, tail, int64(len(base))+1000); err != nil {
+		t.Fatal(err)
+	}
+	want := append([]byte(nil), base...)
+	copy(want[mib-5:], patch)
+	want = append(want, make([]byte, 1000)...)
+	want = append(want, tail...)
+	if f.Size() != int64(len(want)) {
+		t.Errorf("Size = %d, want %d", f.Size(), len(want))
+	}
+	got := make([]byte, len(want)+50)
+	n, err := f.ReadAt(ctx, got, 0)
+	if n != len(want) || !errors.Is(err, io.EOF) {
+		t.Errorf("ReadAt past end = %d, %v; want %d, EOF", n, err, len(want))
+	}
+	if !bytes.Equal(got[:n], want) {
+		t.Error("ReadAt does not see the file's own unsynced writes")
+	}
+	if n, err := f.ReadAt(ctx, got, int64(len(want))); n != 0 || !errors.Is(err, io.EOF) {
+		t.Errorf("ReadAt at end = %d, %v; want 0, EOF", n, err)
+	}
+	if err := f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, c, a.Ino, 100_000); !bytes.Equal(got, want) {
+		t.Error("after Sync, a fresh Open reads different bytes")
+	}
+}
+
+func TestReadChecksumFailover(t *testing.T) {
+	fc := newFakeCluster(t, fakeOptions{nodes: 3, replication: 2, minReplicas: 2, chunkSize: mib})
+	c := fc.client(t, nil)
+	ctx := context.Background()
+	data := randBytes(6, mib+5000)
+	a, err := c.Put(ctx, bytes.NewReader(data), int64(len(data)), "/f", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := fc.layout(a.Ino)[0]
+	badID := l.Replicas[0].NodeId
+	bad := fc.nodeByID(badID)
+	bad.mu.Lock()
+	bad.corrupt = true
+	bad.mu.Unlock()
+
+	f, err := c.Open(ctx, a.Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(ctx)
+	got := make([]byte, 70_000)
+	if _, err := f.ReadAt(ctx, got, 100_000); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data[100_000:170_000]) {
+		t.Fatal("failover read returned wrong bytes")
+	}
+	waitFor(t, 5*time.Second, "ReportBadReplica for "+badID, func() bool {
+		fc.mgr.mu.Lock()
+		defer fc.mgr.mu.Unlock()
+		for _, r := range fc.mgr.bad {
+			if r.NodeId == badID && r.ChunkId == l.ChunkId && r.Version == l.Version && strings.Contains(r.Reason, "checksum") {
+				return true
+			}
+		}
+		return false
+	})
+
+	// Every replica corrupt: EIO naming the chunk.
+	for _, n := range fc.nodes {
+		n.mu.Lock()
+		n.corrupt = true
+		n.mu.Unlock()
+	}
+	f2, err := c.Open(ctx, a.Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f2.Close(ctx)
+	_, err = f2.ReadAt(ctx, got, 0)
+	if !errors.Is(err, syscall.EIO) || !strings.Contains(err.Error(), "all 2 replicas failed") {
+		t.Errorf("all corrupt: err = %v, want EIO saying all replicas failed", err)
+	}
+}
+
+func TestReadSkipsDeadReplicaWithoutReport(t *testing.T) {
+	fc := newFakeCluster(t, fakeOptions{nodes: 2, replication: 2, minReplicas: 2, chunkSize: mib})
+	c := fc.client(t, nil)
+	ctx := context.Background()
+	data := randBytes(7, 300_000)
+	a, err := c.Put(ctx, bytes.NewReader(data), int64(len(data)), "/f", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Point the first replica at a dead address.
+	fc.mgr.mu.Lock()
+	l := fc.mgr.inodes[uint64(a.Ino)].layout[0]
+	l.Replicas[0] = &shoalpb.Location{NodeId: l.Replicas[0].NodeId, Addr: "127.0.0.1:1"}
+	fc.mgr.mu.Unlock()
+	if got := readAll(t, c, a.Ino, mib); !bytes.Equal(got, data) {
+		t.Fatal("read back differs")
+	}
+	fc.mgr.mu.Lock()
+	defer fc.mgr.mu.Unlock()
+	if len(fc.mgr.bad) != 0 {
+		t.Errorf("unreachable replica reported bad: %v", fc.mgr.bad)
+	}
+}
+
+func TestHolesAndTruncate(t *testing.T) {
+	fc := newFakeCluster(t, fakeOptions{nodes: 2, replication: 1, minReplicas: 1, chunkSize: mib})
+	c := fc.client(t, nil)
+	ctx := context.Background()
+	a := createFile(t, c, "f")
+	f, err := c.Open(ctx, a.Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(ctx)
+	p := randBytes(30, 1000)
+	if _, err := f.WriteAt(ctx, p, 3*mib+10); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, 3*mib+10)
+	want = append(want, p...)
+	if got := readAll(t, c, a.Ino, 700_000); !bytes.Equal(got, want) {
+		t.Errorf("sparse file reads %d bytes, mismatch", len(got))
+	}
+	if err := f.Truncate(ctx, 3*mib+500); err != nil {
+		t.Fatal(err)
+	}
+	if f.Size() != 3*mib+500 {
+		t.Errorf("Size after truncate = %d", f.Size())
+	}
+	buf := make([]byte, 1000)
+	n, err := f.ReadAt(ctx, buf, 3*mib)
+	if n != 500 || !errors.Is(err, io.EOF) || !bytes.Equal(buf[10:500], p[:490]) {
+		t.Errorf("read after truncate = %d, %v", n, err)
+	}
+	// Extend by truncate: zeros.
+	if err := f.Truncate(ctx, 4*mib); err != nil {
+		t.Fatal(err)
+	}
+	n, err = f.ReadAt(ctx, buf, 3*mib+400)
+	if n != len(buf) || err != nil || !bytes.Equal(buf[100:], make([]byte, 900)) || !bytes.Equal(buf[:100], p[390:490]) {
+		t.Errorf("read after extend = %d, %v", n, err)
+	}
+}
+
+func TestReadahead(t *testing.T) {
+	fc := newFakeCluster(t, fakeOptions{nodes: 1, replication: 1, minReplicas: 1, chunkSize: 4 * mib})
+	c := fc.client(t, func(c *Config) { c.ReadAhead = 4 * mib })
+	ctx := context.Background()
+	data := randBytes(60, 10*mib+333)
+	a, err := c.Put(ctx, bytes.NewReader(data), int64(len(data)), "/f", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := fc.nodes[0]
+	n.mu.Lock()
+	n.reads = 0
+	n.mu.Unlock()
+	const step = 128 << 10
+	if got := readAll(t, c, a.Ino, step); !bytes.Equal(got, data) {
+		t.Fatal("sequential read differs")
+	}
+	n.mu.Lock()
+	reads := n.reads
+	n.mu.Unlock()
+	pages := (len(data) + readPage - 1) / readPage
+	if reads > pages+2 {
+		t.Errorf("%d ReadChunk calls for %d reads of %d pages: readahead not used", reads, len(data)/step, pages)
+	}
+	// Random reads still work and are exact.
+	f, err := c.Open(ctx, a.Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(ctx)
+	rng := rand.New(rand.NewPCG(1, 1))
+	for range 50 {
+		off := rng.Int64N(int64(len(data)))
+		buf := make([]byte, 1+rng.IntN(300_000))
+		m, err := f.ReadAt(ctx, buf, off)
+		if err != nil && !errors.Is(err, io.EOF) {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf[:m], data[off:off+int64(m)]) {
+			t.Fatalf("random read at %d differs", off)
+		}
+	}
+}

@@ -1,0 +1,156 @@
+package client
+
+import (
+	"context"
+)
+
+// readPage is the unit of readahead: a 1 MiB aligned span of a chunk.
+const readPage = 1 << 20
+
+// pageKey names a page by the replica version it was read from, so a new
+// version never serves old bytes.
+type pageKey struct {
+	chunkID, version uint64
+	off              int64 // in the chunk, a multiple of readPage
+}
+
+// page is a span of a chunk being fetched or fetched. data and err are
+// set before done is closed and not changed after.
+type page struct {
+	fileOff int64
+	done    chan struct{}
+	data    []byte
+	err     error
+}
+
+// readahead is a File's sequential-read detector and page cache. Guarded
+// by File.mu.
+type readahead struct {
+	next     int64 // end of the last read of the sequential run
+	pages    map[pageKey]*page
+	fetching int // pages being fetched
+}
+
+// observeLocked records a read of n bytes at off and reports whether it
+// continues a sequential run. Reads a little behind or ahead count: the
+// kernel issues a sequential reader's requests concurrently.
+func (r *readahead) observeLocked(off, n int64) bool {
+	seq := (off == 0 && r.next == 0) || (off >= r.next-2*readPage && off <= r.next+readPage)
+	if seq {
+		r.next = max(r.next, off+n)
+	} else {
+		r.next = off + n
+		r.clearLocked()
+	}
+	return seq
+}
+
+func (r *readahead) clearLocked() {
+	clear(r.pages)
+}
+
+// maxFetchLocked is how many pages may be fetched at once.
+func (f *File) maxFetch() int {
+	return max(2, int(f.c.cfg.ReadAhead/readPage/2))
+}
+
+// readPaged fills dst with the chunk's bytes at off through the page
+// cache, fetching missing pages.
+func (f *File) readPaged(ctx context.Context, loc *chunkLoc, off int64, dst []byte) error {
+	for len(dst) > 0 {
+		pOff := off - off%readPage
+		pg := f.getPage(loc, pOff, true)
+		select {
+		case <-pg.done:
+		case <-ctx.Done():
+			return ctxErr(ctx)
+		}
+		if pg.err != nil {
+			return pg.err
+		}
+		in := off - pOff
+		if in >= int64(len(pg.data)) {
+			return eio("chunk %d v%d: page at %d holds %d bytes, want offset %d", loc.chunkID, loc.version, pOff, len(pg.data), off)
+		}
+		m := copy(dst, pg.data[in:])
+		dst = dst[m:]
+		off += int64(m)
+	}
+	return nil
+}
+
+// getPage returns the page at pOff of loc, starting its fetch if it is
+// not cached. If must is false and too many fetches run, it returns nil.
+func (f *File) getPage(loc *chunkLoc, pOff int64, must bool) *page {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	key := pageKey{loc.chunkID, loc.version, pOff}
+	if pg := f.ra.pages[key]; pg != nil {
+		return pg
+	}
+	if !must && f.ra.fetching >= f.maxFetch() {
+		return nil
+	}
+	pg := &page{fileOff: int64(loc.index)*f.cs + pOff, done: make(chan struct{})}
+	if f.closed {
+		pg.err = f.errClosed("read")
+		close(pg.done)
+		return pg
+	}
+	f.ra.pages[key] = pg
+	f.ra.fetching++
+	f.wg.Add(1)
+	n := min(readPage, loc.length-pOff)
+	go func() {
+		defer f.wg.Done()
+		data := make([]byte, n)
+		err := f.readChunk(f.ctx, loc, pOff, data)
+		f.mu.Lock()
+		f.ra.fetching--
+		if err != nil && f.ra.pages[key] == pg {
+			delete(f.ra.pages, key) // not cached: the next read tries afresh
+		}
+		pg.data, pg.err = data, err
+		close(pg.done)
+		f.mu.Unlock()
+	}()
+	return pg
+}
+
+// prefetch starts fetching the pages in [end, end+ReadAhead) after a
+// sequential read of [off, end), and drops pages behind off.
+func (f *File) prefetch(off, end int64) {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return
+	}
+	for k, pg := range f.ra.pages {
+		if pg.fileOff+readPage <= off-readPage || pg.fileOff >= end+2*f.c.cfg.ReadAhead {
+			delete(f.ra.pages, k)
+		}
+	}
+	limit := min(end+f.c.cfg.ReadAhead, max(f.size, f.wend))
+	type want struct {
+		loc *chunkLoc
+		off int64
+	}
+	var todo []want
+	for pos := end - end%readPage; pos < limit; pos += readPage {
+		idx, in := uint64(pos/f.cs), pos%f.cs
+		l := f.layout[idx]
+		if l == nil || in >= l.length {
+			continue
+		}
+		pOff := in - in%readPage
+		todo = append(todo, want{l, pOff})
+		// Pages restart at each chunk boundary; step to the next one.
+		pos = int64(idx)*f.cs + pOff
+	}
+	f.mu.Unlock()
+	for _, w := range todo {
+		if f.getPage(w.loc, w.off, false) == nil {
+			return
+		}
+	}
+}

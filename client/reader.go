@@ -1,0 +1,256 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"strings"
+	"syscall"
+	"time"
+
+	shoalpb "github.com/shoalfs/shoal/proto"
+)
+
+const (
+	// blockSize is the span of one stored CRC32C.
+	blockSize = 64 << 10
+	// maxReadRPC bounds the bytes asked of a replica in one ReadChunk,
+	// so that one RPCTimeout covers it.
+	maxReadRPC = 8 << 20
+	// layoutMaxAge: a read at or past the end with a layout older than
+	// this fetches it again, in case another client grew the file.
+	layoutMaxAge = time.Second
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// errShortReplica marks a replica holding fewer bytes than its layout entry.
+var errShortReplica = errors.New("replica shorter than its layout entry")
+
+// readPiece is the part of a read that falls in one chunk.
+type readPiece struct {
+	bufOff   int64 // where it goes in the caller's buffer
+	n        int64
+	index    uint64
+	chunkOff int64     // where it starts in the chunk
+	loc      *chunkLoc // nil for a hole (no chunk): zeros
+	dataN    int64     // of n, the bytes the replicas hold; the rest are zeros
+}
+
+// planRead splits the read of n bytes at off (already clipped to the
+// file size) into per-chunk pieces. A chunk missing from layout is a hole;
+// bytes past a chunk's length are zeros.
+func planRead(off, n, cs int64, layout map[uint64]*chunkLoc) []readPiece {
+	var out []readPiece
+	for done := int64(0); done < n; {
+		pos := off + done
+		idx := uint64(pos / cs)
+		in := pos % cs
+		m := min(n-done, cs-in)
+		pc := readPiece{bufOff: done, n: m, index: idx, chunkOff: in}
+		if l := layout[idx]; l != nil {
+			pc.loc = l
+			pc.dataN = max(0, min(m, l.length-in))
+		}
+		out = append(out, pc)
+		done += m
+	}
+	return out
+}
+
+// ReadAt reads len(p) bytes at off, or up to the end of the file with
+// io.EOF. It sees this File's own writes, synced or not. Data is read
+// from the first replica of each chunk that answers with every block's
+// CRC32C right; a replica that is missing or corrupt is reported to the
+// manager.
+func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, opErr("read", inoPath(f.ino), syscall.EINVAL)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, err, again := f.readOnce(ctx, p, off, false)
+	if again {
+		// The cached layout may be out of date: fetch it and try once more.
+		n, err, _ = f.readOnce(ctx, p, off, true)
+	}
+	return n, err
+}
+
+// readOnce is one ReadAt with the layout as cached (fresh: fetched
+// first). again says that a fresh layout might do better.
+func (f *File) readOnce(ctx context.Context, p []byte, off int64, fresh bool) (n int, err error, again bool) {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return 0, f.errClosed("read"), false
+	}
+	need := fresh || !f.layoutOK
+	f.mu.Unlock()
+	if need {
+		if _, err := f.fetchLayout(ctx); err != nil {
+			return 0, err, false
+		}
+	}
+
+	f.mu.Lock()
+	size := max(f.size, f.wend)
+	if off >= size {
+		old := !fresh && time.Since(f.layoutAt) > layoutMaxAge
+		f.mu.Unlock()
+		return 0, io.EOF, old
+	}
+	want := min(int64(len(p)), size-off)
+	plan := planRead(off, want, f.cs, f.layout)
+	ov := f.overlaysLocked(off, want)
+	seq := f.ra.observeLocked(off, want)
+	f.mu.Unlock()
+
+	buf := p[:want]
+	paged := seq && f.c.cfg.ReadAhead > 0
+	for _, pc := range plan {
+		dst := buf[pc.bufOff : pc.bufOff+pc.n]
+		clear(dst[pc.dataN:])
+		if pc.dataN == 0 {
+			continue
+		}
+		var err error
+		if paged {
+			err = f.readPaged(ctx, pc.loc, pc.chunkOff, dst[:pc.dataN])
+		} else {
+			err = f.readChunk(ctx, pc.loc, pc.chunkOff, dst[:pc.dataN])
+		}
+		if err != nil {
+			return 0, opErr("read", inoPath(f.ino), err), ctx.Err() == nil && !fresh
+		}
+	}
+	overlay(buf, off, ov)
+	if paged {
+		f.prefetch(off, off+want)
+	}
+	if want < int64(len(p)) {
+		return int(want), io.EOF, false
+	}
+	return int(want), nil, false
+}
+
+// overlaysLocked returns the buffered writes that fall in [off, off+n),
+// at file offsets, oldest first, so that copying them in order leaves
+// the newest bytes.
+func (f *File) overlaysLocked(off, n int64) []segment {
+	var out []segment
+	first, last := uint64(off/f.cs), uint64((off+n-1)/f.cs)
+	for idx := first; idx <= last; idx++ {
+		base := int64(idx) * f.cs
+		lo, hi := max(off-base, 0), min(off+n-base, f.cs)
+		gens := f.sealed[idx]
+		if g := f.open[idx]; g != nil {
+			gens = append(gens[:len(gens):len(gens)], g)
+		}
+		for _, g := range gens {
+			for _, r := range g.data.clip(lo, hi) {
+				out = append(out, segment{off: base + r.off, data: r.data})
+			}
+		}
+	}
+	return out
+}
+
+// readChunk fills dst with the chunk's bytes at off, from the first
+// replica that delivers them intact.
+func (f *File) readChunk(ctx context.Context, loc *chunkLoc, off int64, dst []byte) error {
+	for len(dst) > 0 {
+		m := min(len(dst), maxReadRPC)
+		if err := f.readFailover(ctx, loc, off, dst[:m]); err != nil {
+			return err
+		}
+		dst = dst[m:]
+		off += int64(m)
+	}
+	return nil
+}
+
+func (f *File) readFailover(ctx context.Context, loc *chunkLoc, off int64, dst []byte) error {
+	if len(loc.replicas) == 0 {
+		return eio("chunk %d v%d (index %d): no live replica", loc.chunkID, loc.version, loc.index)
+	}
+	var why []string
+	for _, r := range loc.replicas {
+		err := f.c.readReplica(ctx, r.addr, loc.chunkID, loc.version, off, dst)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctxErr(ctx)
+		}
+		if isGone(err) {
+			f.c.reportBad(loc.chunkID, loc.version, r.nodeID, err.Error())
+		}
+		why = append(why, fmt.Sprintf("%s: %v", r.addr, err))
+	}
+	return eio("chunk %d v%d (index %d) bytes [%d, %d): all %d replicas failed: %s",
+		loc.chunkID, loc.version, loc.index, off, off+int64(len(dst)), len(loc.replicas), strings.Join(why, "; "))
+}
+
+// readReplica fills dst with bytes [off, off+len(dst)) of one replica,
+// verifying every block it receives against its CRC32C.
+func (c *Client) readReplica(ctx context.Context, addr string, chunkID, version uint64, off int64, dst []byte) error {
+	cs, err := c.pool.get(addr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RPCTimeout)
+	defer cancel()
+	stream, err := cs.ReadChunk(ctx, &shoalpb.ReadChunkRequest{
+		ChunkId: chunkID, Version: version, Offset: uint64(off), Length: uint64(len(dst)),
+	})
+	if err != nil {
+		return fromStatus(err)
+	}
+	end := off + int64(len(dst))
+	got := off // bytes before got are filled
+	for got < end {
+		m, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fromStatus(err)
+		}
+		mo := int64(m.GetOffset())
+		if err := verifyBlocks(m.GetData(), m.GetCrcs()); err != nil {
+			return fmt.Errorf("%w (message at chunk offset %d)", err, mo)
+		}
+		if mo > got {
+			return fmt.Errorf("%w: message at offset %d leaves a gap after %d", errShortReplica, mo, got)
+		}
+		a, b := got, min(mo+int64(len(m.GetData())), end)
+		if a < b {
+			copy(dst[a-off:b-off], m.GetData()[a-mo:b-mo])
+			got = b
+		}
+	}
+	if got < end {
+		return fmt.Errorf("%w: got bytes up to %d of [%d, %d)", errShortReplica, got, off, end)
+	}
+	return nil
+}
+
+// verifyBlocks checks data, a run of 64 KiB blocks (the last may be
+// short), against one CRC32C (Castagnoli) per block.
+func verifyBlocks(data []byte, crcs []uint32) error {
+	nb := (len(data) + blockSize - 1) / blockSize
+	if len(crcs) != nb {
+		return fmt.Errorf("%w: %d checksums for %d blocks", ErrChecksum, len(crcs), nb)
+	}
+	for i := range nb {
+		blk := data[i*blockSize : min((i+1)*blockSize, len(data))]
+		if got := crc32.Checksum(blk, castagnoli); got != crcs[i] {
+			return fmt.Errorf("%w: block %d: crc32c %08x, stored %08x", ErrChecksum, i, got, crcs[i])
+		}
+	}
+	return nil
+}

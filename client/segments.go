@@ -1,0 +1,132 @@
+package client
+
+import (
+	"bytes"
+	"sort"
+
+	"github.com/shoalfs/shoal/internal/transport"
+)
+
+// maxRun is the size up to which adjacent writes are merged into one run;
+// it is also the most data one WriteChunk message carries.
+const maxRun = transport.MaxDataMessage
+
+// segment is a run of bytes at an offset (within a chunk, or within the
+// file for read overlays).
+type segment struct {
+	off  int64
+	data []byte
+}
+
+func (s segment) end() int64 { return s.off + int64(len(s.data)) }
+
+// segments is a sorted set of non-overlapping runs of bytes: the data
+// written into one generation of one chunk. The bytes of a run, once
+// handed out by from or clip, are never modified: an overwrite replaces
+// runs (trimmed runs lose their spare capacity), and merging a write into
+// a run appends past its length. So readers and the sender use those
+// slices without holding the file's lock.
+type segments struct {
+	runs []segment
+	size int64 // bytes held
+}
+
+// insert copies p in at off, replacing what was there.
+func (s *segments) insert(off int64, p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	end := off + int64(len(p))
+	// Fast path: past every run (sequential writes).
+	if n := len(s.runs); n == 0 || s.runs[n-1].end() <= off {
+		s.appendRun(off, p)
+		s.size += int64(len(p))
+		return
+	}
+	i := sort.Search(len(s.runs), func(k int) bool { return s.runs[k].end() > off })
+	j := i
+	for j < len(s.runs) && s.runs[j].off < end {
+		j++
+	}
+	out := make([]segment, 0, len(s.runs)-(j-i)+3)
+	out = append(out, s.runs[:i]...)
+	var right *segment
+	if i < j {
+		first, last := s.runs[i], s.runs[j-1]
+		for _, r := range s.runs[i:j] {
+			s.size -= int64(len(r.data))
+		}
+		if first.off < off {
+			k := off - first.off
+			out = append(out, segment{first.off, first.data[:k:k]})
+			s.size += k
+		}
+		if last.end() > end {
+			r := segment{end, last.data[end-last.off:]}
+			right = &r
+			s.size += int64(len(r.data))
+		}
+	}
+	tail := s.runs[j:]
+	s.runs = out
+	s.appendRun(off, p)
+	s.size += int64(len(p))
+	if right != nil {
+		s.runs = append(s.runs, *right)
+	}
+	s.runs = append(s.runs, tail...)
+}
+
+// appendRun adds p at off, which is at or past the end of the last run,
+// merging it into that run when they touch and stay within maxRun.
+func (s *segments) appendRun(off int64, p []byte) {
+	if n := len(s.runs); n > 0 {
+		last := &s.runs[n-1]
+		if last.end() == off && len(last.data)+len(p) <= maxRun {
+			last.data = append(last.data, p...)
+			return
+		}
+	}
+	s.runs = append(s.runs, segment{off, bytes.Clone(p)})
+}
+
+// end is the offset just past the last run, 0 if empty.
+func (s *segments) end() int64 {
+	if len(s.runs) == 0 {
+		return 0
+	}
+	return s.runs[len(s.runs)-1].end()
+}
+
+// from returns the runs at or after off, the first one clipped to start
+// at off. The slices share the runs' bytes.
+func (s *segments) from(off int64) []segment {
+	return s.clip(off, s.end())
+}
+
+// clip returns the parts of the runs within [lo, hi).
+func (s *segments) clip(lo, hi int64) []segment {
+	if lo >= hi {
+		return nil
+	}
+	i := sort.Search(len(s.runs), func(k int) bool { return s.runs[k].end() > lo })
+	var out []segment
+	for ; i < len(s.runs) && s.runs[i].off < hi; i++ {
+		r := s.runs[i]
+		a, b := max(r.off, lo), min(r.end(), hi)
+		out = append(out, segment{a, r.data[a-r.off : b-r.off]})
+	}
+	return out
+}
+
+// overlay copies into dst, which holds bytes [off, off+len(dst)), the
+// parts of runs (in order, later runs winning) that fall inside it.
+func overlay(dst []byte, off int64, runs []segment) {
+	hi := off + int64(len(dst))
+	for _, r := range runs {
+		a, b := max(r.off, off), min(r.end(), hi)
+		if a < b {
+			copy(dst[a-off:b-off], r.data[a-r.off:b-r.off])
+		}
+	}
+}
