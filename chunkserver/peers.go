@@ -3,10 +3,8 @@ package chunkserver
 import (
 	"errors"
 	"sync"
-	"time"
 
 	"google.golang.org/grpc"
-	grpcbackoff "google.golang.org/grpc/backoff"
 
 	"github.com/shoalfs/shoal/internal/transport"
 	shoalpb "github.com/shoalfs/shoal/proto"
@@ -22,17 +20,8 @@ type peers struct {
 
 func newPeers() *peers { return &peers{conns: make(map[string]*grpc.ClientConn)} }
 
-// dial opens a lazily connecting connection to a peer or the manager,
-// with transport's options and gRPC's reconnect backoff capped at 2 s
-// (from 120 s): RPCs on a connection in backoff fail at once, so without
-// the cap a manager or peer that comes back after a long outage would go
-// unused for up to two minutes.
-func dial(addr string) (*grpc.ClientConn, error) {
-	return grpc.NewClient(addr, append(transport.DialOptions(), grpc.WithConnectParams(grpc.ConnectParams{
-		Backoff:           grpcbackoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
-		MinConnectTimeout: 5 * time.Second,
-	}))...)
-}
+// dial opens a lazily connecting connection to a peer or the manager.
+func dial(addr string) (*grpc.ClientConn, error) { return transport.Dial(addr) }
 
 // client returns a ChunkServer client for addr; the connection is made
 // lazily and kept until close.

@@ -13,7 +13,6 @@ import (
 	shoalpb "github.com/shoalfs/shoal/proto"
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 )
 
@@ -38,22 +37,7 @@ type Client struct {
 	closed bool
 }
 
-// dialOptions are transport's, with a short reconnect backoff: a manager
-// or chunkserver that restarts is used again within about a second, not
-// after gRPC's default backoff of up to two minutes.
-func dialOptions() []grpc.DialOption {
-	bc := backoff.DefaultConfig
-	bc.MaxDelay = 2 * time.Second
-	bc.BaseDelay = 100 * time.Millisecond
-	return append(transport.DialOptions(), grpc.WithConnectParams(grpc.ConnectParams{
-		Backoff:           bc,
-		MinConnectTimeout: 5 * time.Second,
-	}))
-}
-
-func dial(addr string) (*grpc.ClientConn, error) {
-	return grpc.NewClient(addr, dialOptions()...)
-}
+func dial(addr string) (*grpc.ClientConn, error) { return transport.Dial(addr) }
 
 // New returns a client of the manager at cfg.Manager. Zero fields of cfg
 // take their defaults. It does not wait for the manager: connections are
