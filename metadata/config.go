@@ -1,0 +1,81 @@
+package metadata
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Config configures a Manager.
+type Config struct {
+	// Dir is the Badger directory. Required unless InMemory.
+	Dir string
+	// InMemory keeps Badger in memory (tests only: nothing survives Close).
+	InMemory bool
+	// Replication is the number of replicas wanted per chunk, 1..16.
+	Replication int
+	// MinReplicas is the number of sealed replicas a write needs,
+	// 1..Replication; 0 means min(2, Replication).
+	MinReplicas int
+	// ChunkSize is the default chunk size for new files, MinChunkSize..MaxChunkSize.
+	ChunkSize int64
+	// DeadAfter is how long a chunkserver may stay silent before it is
+	// dead; it is also how long safe mode lasts at most after Open.
+	DeadAfter time.Duration
+	// Log receives the manager's log lines (and Badger's, with
+	// component=badger). Nil discards them.
+	Log *logrus.Entry
+	// Now is the clock; nil means time.Now. Tests inject one.
+	Now func() time.Time
+}
+
+// DefaultConfig returns the defaults: replication 3, min(2, Replication)
+// replicas minimum, 64 MiB chunks, dead after 10s. Dir must still be set.
+func DefaultConfig() Config {
+	return Config{
+		Replication: 3,
+		ChunkSize:   64 << 20,
+		DeadAfter:   10 * time.Second,
+	}
+}
+
+// Validate checks cfg, naming the field and its bound on error.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Dir == "" && !c.InMemory {
+		errs = append(errs, errors.New("metadata: Config.Dir must be set (or InMemory)"))
+	}
+	if c.Replication < 1 || c.Replication > 16 {
+		errs = append(errs, fmt.Errorf("metadata: Config.Replication %d out of range 1..16", c.Replication))
+	}
+	if c.MinReplicas < 0 || c.MinReplicas > c.Replication {
+		errs = append(errs, fmt.Errorf("metadata: Config.MinReplicas %d out of range 0..Replication (%d)", c.MinReplicas, c.Replication))
+	}
+	if c.ChunkSize < MinChunkSize || c.ChunkSize > MaxChunkSize {
+		errs = append(errs, fmt.Errorf("metadata: Config.ChunkSize %d out of range %d..%d", c.ChunkSize, MinChunkSize, MaxChunkSize))
+	}
+	if c.DeadAfter < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("metadata: Config.DeadAfter %v below 100ms", c.DeadAfter))
+	}
+	return errors.Join(errs...)
+}
+
+// minReplicas resolves the MinReplicas default.
+func (c Config) minReplicas() int {
+	if c.MinReplicas > 0 {
+		return c.MinReplicas
+	}
+	return min(2, c.Replication)
+}
+
+func (c Config) logger() *logrus.Entry {
+	if c.Log != nil {
+		return c.Log
+	}
+	l := logrus.New()
+	l.Out = io.Discard
+	return logrus.NewEntry(l)
+}
