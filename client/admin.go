@@ -49,3 +49,45 @@ func (c *Client) Decommission(ctx context.Context, node string) error {
 		return err
 	})
 }
+
+// ChunkLocation is where one chunk of a file is stored.
+type ChunkLocation struct {
+	Index   uint64 // which chunk of the file
+	ChunkID uint64
+	Version uint64
+	Length  int64
+	// Nodes are the live chunkservers holding this version.
+	Nodes []NodeLocation
+}
+
+// NodeLocation is one chunkserver holding a replica.
+type NodeLocation struct {
+	ID, Addr string
+}
+
+// Locate returns where each chunk of the file at the absolute path p is
+// stored, in chunk order.
+func (c *Client) Locate(ctx context.Context, p string) ([]ChunkLocation, error) {
+	a, err := c.Resolve(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	var resp *shoalpb.GetLayoutResponse
+	err = c.do(ctx, "locate", p, func(ctx context.Context) (err error) {
+		resp, err = c.mgr.GetLayout(ctx, &shoalpb.GetLayoutRequest{Ino: uint64(a.Ino)})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ChunkLocation, 0, len(resp.GetChunks()))
+	for _, ch := range resp.GetChunks() {
+		l := chunkLocFromPB(ch)
+		cl := ChunkLocation{Index: l.index, ChunkID: l.chunkID, Version: l.version, Length: l.length}
+		for _, r := range l.replicas {
+			cl.Nodes = append(cl.Nodes, NodeLocation{ID: r.nodeID, Addr: r.addr})
+		}
+		out = append(out, cl)
+	}
+	return out, nil
+}

@@ -1,7 +1,9 @@
 package diskstore
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -83,4 +85,30 @@ func isFanoutName(name string) bool {
 	}
 	_, err := strconv.ParseUint(name, 16, 8)
 	return err == nil
+}
+
+// Replica names one sealed replica file.
+type Replica struct {
+	ID      chunk.ID
+	Version uint64
+}
+
+// ListReplicas lists the sealed replicas under root from file names alone,
+// without opening (or locking) the store: for tools and tests that check
+// what is on a disk, even while a chunkserver has it open.
+func ListReplicas(root string) ([]Replica, error) {
+	var out []Replica
+	err := filepath.WalkDir(filepath.Join(root, chunksDir), func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // a store that has never sealed a replica
+			}
+			return err
+		}
+		if id, v, ok := parseReplicaName(d.Name()); ok && !d.IsDir() {
+			out = append(out, Replica{ID: id, Version: v})
+		}
+		return nil
+	})
+	return out, err
 }

@@ -1,0 +1,243 @@
+package cluster_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/shoalfs/shoal/chunkserver/chunk"
+	"github.com/shoalfs/shoal/chunkserver/diskstore"
+	"github.com/shoalfs/shoal/client"
+	"github.com/shoalfs/shoal/internal/cluster/clustertest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// Badger and glog-style loggers start package-level goroutines.
+		goleak.IgnoreTopFunction("github.com/golang/glog.(*fileSink).flushDaemon"),
+		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
+		goleak.IgnoreAnyFunction("github.com/dgraph-io/ristretto/v2/z.(*AllocatorPool).freeupAllocators"),
+	)
+}
+
+func randomData(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// put writes data at path, making its parent directories.
+func put(t *testing.T, c *client.Client, p string, data []byte) {
+	t.Helper()
+	if _, err := c.MkdirAll(context.Background(), path.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Put(context.Background(), bytes.NewReader(data), int64(len(data)), p, nil); err != nil {
+		t.Fatalf("put %s: %v", p, err)
+	}
+}
+
+func get(t *testing.T, c *client.Client, path string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if _, err := c.Get(context.Background(), path, &b, nil); err != nil {
+		t.Fatalf("get %s: %v", path, err)
+	}
+	return b.Bytes()
+}
+
+func mustEqual(t *testing.T, what string, got, want []byte) {
+	t.Helper()
+	if !bytes.Equal(got, want) {
+		i := 0
+		for i < len(got) && i < len(want) && got[i] == want[i] {
+			i++
+		}
+		t.Fatalf("%s: got %d bytes, want %d; first difference at byte %d", what, len(got), len(want), i)
+	}
+}
+
+// A file of several chunks goes in and comes back byte for byte, and every
+// chunk sits on three distinct chunkservers.
+func TestPutGetRoundTrip(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{ChunkServers: 4, Replication: 3})
+	cl := c.Client()
+	data := randomData(1, 5<<20+4321) // 6 chunks of 1 MiB, the last short
+	put(t, cl, "/a/b/file.bin", data)
+	mustEqual(t, "get", get(t, cl, "/a/b/file.bin"), data)
+
+	locs, err := cl.Locate(context.Background(), "/a/b/file.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(locs) != 6 {
+		t.Fatalf("%d chunks, want 6", len(locs))
+	}
+	for _, l := range locs {
+		seen := map[string]bool{}
+		for _, n := range l.Nodes {
+			seen[n.ID] = true
+		}
+		if len(l.Nodes) != 3 || len(seen) != 3 {
+			t.Fatalf("chunk %d is on %v, want 3 distinct nodes", l.Index, l.Nodes)
+		}
+	}
+	if r := c.Fsck(); r.Files != 1 || r.Chunks != 6 || r.Healthy != 6 {
+		t.Fatalf("fsck: %+v", r)
+	}
+}
+
+// kill the manager (no graceful stop) and start it again on the same
+// store: the namespace and every file are there.
+func TestManagerRestartKeepsNamespace(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{})
+	cl := c.Client()
+	ctx := context.Background()
+	files := map[string][]byte{
+		"/x/1":     randomData(2, 100),
+		"/x/y/2":   randomData(3, 3<<20),
+		"/x/y/z/3": nil,
+	}
+	for p, d := range files {
+		put(t, cl, p, d)
+	}
+	if _, err := cl.MkdirAll(ctx, "/empty/dir", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.RenamePath(ctx, "/x/1", "/x/one"); err != nil {
+		t.Fatal(err)
+	}
+	files["/x/one"] = files["/x/1"]
+	delete(files, "/x/1")
+
+	if err := c.StopManager(true); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartManager(); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitLive(3)
+	cl = c.Client()
+	for p, d := range files {
+		mustEqual(t, p, get(t, cl, p), d)
+	}
+	a, err := cl.Resolve(ctx, "/empty/dir")
+	if err != nil || !a.IsDir() || a.Mode&0o777 != 0o700 {
+		t.Fatalf("/empty/dir after restart: %+v, %v", a, err)
+	}
+	if _, err := cl.Resolve(ctx, "/x/1"); err == nil {
+		t.Fatal("the old name of a renamed file came back after restart")
+	}
+	c.Fsck()
+}
+
+// A chunkserver restarted on its data directory keeps its node id and its
+// chunks, and reports them.
+func TestChunkServerRestartKeepsChunks(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{})
+	cl := c.Client()
+	data := randomData(4, 3<<20)
+	put(t, cl, "/f", data)
+	ctx := context.Background()
+	before, err := cl.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := c.ChunkServer(0).S.NodeID()
+
+	if err := c.StopChunkServer(0, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartChunkServer(0); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.ChunkServer(0).S.NodeID(); got != id {
+		t.Fatalf("node id %q after restart, want %q", got, id)
+	}
+	c.WaitLive(3)
+	c.WaitFor("the restarted node to report its chunks", func(ctx context.Context) (bool, error) {
+		st, err := cl.Status(ctx)
+		if err != nil {
+			return false, err
+		}
+		for _, n := range st.Nodes {
+			if n.ID == id {
+				return n.Chunks == 3 && n.State == "live", nil
+			}
+		}
+		return false, nil
+	})
+	after, _ := cl.Status(ctx)
+	if len(after.Nodes) != len(before.Nodes) {
+		t.Fatalf("%d nodes after restart, %d before: the node came back under a new id", len(after.Nodes), len(before.Nodes))
+	}
+	mustEqual(t, "get after restart", get(t, cl, "/f"), data)
+	c.Fsck()
+}
+
+// A flipped byte in one replica is caught by its checksum: the read still
+// returns the right data from another replica, and the manager is told
+// the replica is bad.
+func TestCorruptReplicaFailsOver(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Capacity: 1 << 30})
+	cl := c.Client()
+	data := randomData(5, 2<<20+100)
+	put(t, cl, "/f", data)
+	ctx := context.Background()
+	locs, err := cl.Locate(ctx, "/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The reader tries replicas in the manager's order, so damage the first.
+	target := locs[1]
+	bad := target.Nodes[0]
+	idx := -1
+	for i := 0; i < c.Size(); i++ {
+		if c.ChunkServer(i).S.NodeID() == bad.ID {
+			idx = i
+		}
+	}
+	path := diskstore.ReplicaPath(c.ChunkServerDir(idx), chunk.ID(target.ChunkID), target.Version)
+	flipByte(t, path, diskstore.HeaderSize+12345)
+
+	mustEqual(t, "read with a corrupt replica", get(t, c.Client(), "/f"), data)
+
+	c.WaitFor("the manager to drop the corrupt replica", func(ctx context.Context) (bool, error) {
+		locs, err := cl.Locate(ctx, "/f")
+		if err != nil {
+			return false, err
+		}
+		for _, n := range locs[1].Nodes {
+			if n.ID == bad.ID && locs[1].Version == target.Version {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+}
+
+func flipByte(t *testing.T, path string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, off); err != nil && err != io.EOF {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
