@@ -1,0 +1,87 @@
+// Package fuse mounts a shoal cluster as a directory: a go-fuse v2 node
+// tree over the Go client (package client). Mount it with Mount; the
+// `shoal mount` command is a thin wrapper.
+//
+// # Inodes
+//
+// A node's inode number (gofs.StableAttr.Ino, and st_ino as users see
+// it) is the manager's inode number; the root is client.RootIno. The
+// manager never reuses a number, so the generation is constant (1).
+// One node type serves directories, files, symlinks and special files,
+// as go-fuse's loopback does. Nodes hold no attributes of their own
+// beyond the mode and group a new child inherits (set-group-ID
+// directories) and a symlink's target (immutable): every Getattr and
+// Lookup asks the manager, and the kernel caches the answers for the
+// timeouts below. A directory listing is one ReadDirPlus call, whose
+// attributes answer the kernel's READDIRPLUS lookups.
+//
+// # Kernel caches and consistency between mounts
+//
+// Attributes, entries and negative entries are cached by the kernel for
+// Options.AttrTimeout, EntryTimeout and NegativeTimeout, one second by
+// default (as libfuse), so a rename, delete or create made by another
+// mount is seen here within a second. Files are opened without
+// FOPEN_KEEP_CACHE, so every open drops the inode's cached pages; and
+// close(2) (FLUSH) commits the data a writer buffered before it
+// returns. Together that is close-to-open consistency: what one mount
+// has closed or fsynced, another reads on its next open, once its
+// cached attributes (the size) have expired, which is immediate for a
+// file it has not looked at within the attribute timeout.
+//
+// Permissions are the kernel's (default_permissions): it checks modes
+// and owners as for a local disk, applies the umask before a mode
+// reaches us, and never sends ACCESS. AllowOther is needed for other
+// users to enter the mount at all.
+//
+// # Open files
+//
+// All handles of one inode in a mount share one client.File (openFile),
+// so what one handle wrote and the client still buffers, another handle
+// reads, and the size the kernel sees includes it. The client buffers
+// writes (within its WriteBuffer budget); Flush (every close(2)) and
+// Fsync commit them durably; the last Release closes the client.File.
+// O_APPEND writes go at the client's idea of the size, not the
+// kernel's cached one. mmap works through the page cache (no
+// DIRECT_IO). Unlinking or renaming over a file open here passes
+// keepOpen to the manager, which keeps the inode until the last handle
+// is released; then the mount calls ReleaseInode. Extended attributes
+// are not stored: Getxattr answers ENODATA and Listxattr an empty list
+// at once, without an RPC (the kernel asks for security.capability
+// before every write), and Setxattr answers EOPNOTSUPP.
+//
+// File locks (flock, fcntl) are left to the kernel, which keeps them per
+// mount: they exclude processes using the same mount, not other mounts.
+//
+// # Errors, interrupts and timeouts
+//
+// Errors become errnos in one place, errno in errno.go. The op's ctx
+// is passed to the client. For reads, lookups and listings that ctx is
+// cancelled when the kernel interrupts the request, and the caller gets
+// EINTR. Operations that change state (writes, flush, fsync, create,
+// unlink, rename, setattr, ...) run with the interrupt detached
+// (context.WithoutCancel): an EINTR after the manager applied a change
+// would lie to the caller, and a Go program's close(2) must not fail
+// because the runtime preempted it with SIGURG. Every call is still
+// bounded by the client's OpTimeout, after which it fails with EIO, so
+// no operation on the mount hangs when the manager or chunkservers are
+// down; it works again when they come back, without a remount.
+//
+// # Unmounting
+//
+// Server.Unmount commits open files, unmounts, and, if the mount is
+// busy, detaches it lazily, waits up to Options.UnmountTimeout for its
+// users to let go, then aborts the FUSE connection; it returns when the
+// serve loop has ended, so no mount is left behind that answers
+// "transport endpoint is not connected".
+//
+// # Deadlocks
+//
+// Node methods never call into the kernel on this mount (no Notify*
+// calls, no file I/O under the mountpoint): the kernel may hold locks
+// on the inodes involved while it waits for our answer. Tests that use
+// the mount from the process that serves it must not touch mmapped
+// pages of the mount from Go code (a page fault is not a syscall, and a
+// stop-the-world GC would wait for it while the serve loop is stopped),
+// so they do that in a subprocess; see also go-fuse's fs package
+// documentation on fork and exec.
+package fuse

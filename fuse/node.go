@@ -1,0 +1,406 @@
+package fuse
+
+import (
+	"context"
+	"sync/atomic"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	gofuse "github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/shoalfs/shoal/client"
+)
+
+// node is one inode of the mount: a directory, a regular file, a
+// symlink or a special file. One type serves every kind, as go-fuse's
+// loopback does; the kernel only sends each kind the operations that
+// make sense for it.
+type node struct {
+	gofs.Inode
+	fs *fileSystem
+
+	// mode and gid are the permission bits and group last reported for
+	// this inode; a directory's set-group-ID bit and group are what a new
+	// child inherits. Stale values only matter if another mount changes
+	// the bit within the attribute timeout.
+	mode atomic.Uint32
+	gid  atomic.Uint32
+
+	// target is a symlink's target, once known. A symlink never
+	// changes and inode numbers are never reused, so it stays valid.
+	target atomic.Pointer[string]
+}
+
+var (
+	_ gofs.InodeEmbedder      = (*node)(nil)
+	_ gofs.NodeLookuper       = (*node)(nil)
+	_ gofs.NodeGetattrer      = (*node)(nil)
+	_ gofs.NodeSetattrer      = (*node)(nil)
+	_ gofs.NodeCreater        = (*node)(nil)
+	_ gofs.NodeOpener         = (*node)(nil)
+	_ gofs.NodeMkdirer        = (*node)(nil)
+	_ gofs.NodeMknoder        = (*node)(nil)
+	_ gofs.NodeRmdirer        = (*node)(nil)
+	_ gofs.NodeUnlinker       = (*node)(nil)
+	_ gofs.NodeRenamer        = (*node)(nil)
+	_ gofs.NodeSymlinker      = (*node)(nil)
+	_ gofs.NodeReadlinker     = (*node)(nil)
+	_ gofs.NodeLinker         = (*node)(nil)
+	_ gofs.NodeStatfser       = (*node)(nil)
+	_ gofs.NodeOpendirHandler = (*node)(nil)
+	_ gofs.NodeGetxattrer     = (*node)(nil)
+	_ gofs.NodeSetxattrer     = (*node)(nil)
+	_ gofs.NodeRemovexattrer  = (*node)(nil)
+	_ gofs.NodeListxattrer    = (*node)(nil)
+)
+
+func (n *node) ino() client.Ino { return client.Ino(n.StableAttr().Ino) }
+
+// remember records the attributes a new child inherits from n.
+func (n *node) remember(a client.Attr) {
+	n.mode.Store(a.Mode)
+	n.gid.Store(a.GID)
+	if a.Mode&syscall.S_IFMT == syscall.S_IFLNK && a.Target != "" {
+		n.target.Store(&a.Target)
+	}
+}
+
+// mutating detaches an operation that changes state from the kernel's
+// interrupt: the caller gets the real outcome, not an EINTR after the
+// manager already applied the change. The client's OpTimeout still
+// bounds it, so it cannot hang.
+func mutating(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
+// owner returns who creates a new child of n: the caller, with the
+// group of n if n is set-group-ID (as on a local disk). dirMode is the
+// set-group-ID bit a new directory inherits.
+func (n *node) owner(ctx context.Context) (uid, gid, dirMode uint32) {
+	if c, ok := gofuse.FromContext(ctx); ok {
+		uid, gid = c.Uid, c.Gid
+	}
+	if n.mode.Load()&syscall.S_ISGID != 0 {
+		gid, dirMode = n.gid.Load(), syscall.S_ISGID
+	}
+	return uid, gid, dirMode
+}
+
+// child returns the Inode for a, with out filled in. If the kernel
+// already knows the inode, go-fuse keeps the existing one.
+func (n *node) child(ctx context.Context, name string, a client.Attr, out *gofuse.EntryOut) *gofs.Inode {
+	n.fs.fillAttr(&out.Attr, a)
+	if old := n.GetChild(name); old != nil && old.StableAttr().Ino == uint64(a.Ino) {
+		if on, ok := old.Operations().(*node); ok {
+			on.remember(a)
+		}
+	}
+	ch := &node{fs: n.fs}
+	ch.remember(a)
+	return n.NewInode(ctx, ch, stableAttr(a))
+}
+
+func stableAttr(a client.Attr) gofs.StableAttr {
+	// Inode numbers are the manager's, which it never reuses; so the
+	// generation is constant.
+	return gofs.StableAttr{Mode: a.Mode & syscall.S_IFMT, Ino: uint64(a.Ino), Gen: 1}
+}
+
+func (n *node) Lookup(ctx context.Context, name string, out *gofuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	a, err := n.fs.c.Lookup(ctx, n.ino(), name)
+	if err != nil {
+		return nil, n.fs.errno(err, "lookup", n.ino(), name)
+	}
+	return n.child(ctx, name, a, out), 0
+}
+
+func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *gofuse.AttrOut) syscall.Errno {
+	a, err := n.fs.c.GetAttr(ctx, n.ino())
+	if err != nil {
+		return n.fs.errno(err, "getattr", n.ino(), "")
+	}
+	n.remember(a)
+	n.fs.fillAttr(&out.Attr, a)
+	return 0
+}
+
+func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *gofuse.SetAttrIn, out *gofuse.AttrOut) syscall.Errno {
+	if n.fs.o.ReadOnly {
+		return syscall.EROFS
+	}
+	ctx = mutating(ctx)
+	ino := n.ino()
+	// An open file's buffered writes and size live in its client.File:
+	// truncate through it, and settle its data before setting times, so
+	// that a later commit cannot move the mtime a caller just set.
+	var of *openFile
+	if h, ok := f.(*handle); ok {
+		of = h.of
+	} else if of = n.fs.pin(ino); of != nil {
+		defer n.fs.release(ctx, of)
+	}
+	var s client.SetAttr
+	changed := false
+	if m, ok := in.GetMode(); ok {
+		s.Mode, changed = &m, true
+	}
+	if uid, ok := in.GetUID(); ok {
+		s.UID, changed = &uid, true
+	}
+	if gid, ok := in.GetGID(); ok {
+		s.GID, changed = &gid, true
+	}
+	if at, ok := in.GetATime(); ok {
+		s.Atime, changed = &at, true
+	}
+	if mt, ok := in.GetMTime(); ok {
+		s.Mtime, changed = &mt, true
+	}
+	if size, ok := in.GetSize(); ok {
+		if of != nil {
+			if err := of.f.Truncate(ctx, int64(size)); err != nil {
+				return n.fs.errno(err, "truncate", ino, "")
+			}
+		} else {
+			s.Size, changed = &size, true
+		}
+	}
+	if of != nil && (s.Atime != nil || s.Mtime != nil) {
+		if err := of.f.Sync(ctx); err != nil {
+			return n.fs.errno(err, "sync before utimens", ino, "")
+		}
+	}
+	var a client.Attr
+	var err error
+	if changed {
+		a, err = n.fs.c.SetAttr(ctx, ino, s)
+	} else {
+		a, err = n.fs.c.GetAttr(ctx, ino)
+	}
+	if err != nil {
+		return n.fs.errno(err, "setattr", ino, "")
+	}
+	n.remember(a)
+	n.fs.fillAttr(&out.Attr, a)
+	return 0
+}
+
+func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *gofuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	if n.fs.o.ReadOnly {
+		return nil, nil, 0, syscall.EROFS
+	}
+	ctx = mutating(ctx)
+	uid, gid, _ := n.owner(ctx)
+	if mode&syscall.S_IFMT == 0 {
+		mode |= syscall.S_IFREG
+	}
+	a, err := n.fs.c.Create(ctx, n.ino(), name, client.CreateOptions{
+		Mode: mode, UID: uid, GID: gid, Exclusive: flags&syscall.O_EXCL != 0,
+	})
+	if err != nil {
+		return nil, nil, 0, n.fs.errno(err, "create", n.ino(), name)
+	}
+	if a.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		// Create without O_EXCL found something that is not a file.
+		if a.IsDir() {
+			return nil, nil, 0, syscall.EISDIR
+		}
+		return nil, nil, 0, syscall.EEXIST
+	}
+	h, errno := n.fs.open(ctx, a.Ino, flags, a.Size > 0)
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
+	return n.child(ctx, name, a, out), h, 0, 0
+}
+
+func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if n.fs.o.ReadOnly && flags&syscall.O_ACCMODE != syscall.O_RDONLY {
+		return nil, 0, syscall.EROFS
+	}
+	h, errno := n.fs.open(ctx, n.ino(), flags, true)
+	if errno != 0 {
+		return nil, 0, errno
+	}
+	// No FOPEN_KEEP_CACHE: the kernel drops this inode's cached pages
+	// on every open, so an open sees what other mounts closed.
+	return h, 0, 0
+}
+
+func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *gofuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if n.fs.o.ReadOnly {
+		return nil, syscall.EROFS
+	}
+	ctx = mutating(ctx)
+	uid, gid, sgid := n.owner(ctx)
+	a, err := n.fs.c.Mkdir(ctx, n.ino(), name, mode&0o7777|sgid, uid, gid)
+	if err != nil {
+		return nil, n.fs.errno(err, "mkdir", n.ino(), name)
+	}
+	return n.child(ctx, name, a, out), 0
+}
+
+func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *gofuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if n.fs.o.ReadOnly {
+		return nil, syscall.EROFS
+	}
+	ctx = mutating(ctx)
+	uid, gid, _ := n.owner(ctx)
+	if mode&syscall.S_IFMT == 0 {
+		mode |= syscall.S_IFREG
+	}
+	a, err := n.fs.c.Create(ctx, n.ino(), name, client.CreateOptions{
+		Mode: mode, UID: uid, GID: gid, Rdev: dev, Exclusive: true,
+	})
+	if err != nil {
+		return nil, n.fs.errno(err, "mknod", n.ino(), name)
+	}
+	return n.child(ctx, name, a, out), 0
+}
+
+func (n *node) Symlink(ctx context.Context, target, name string, out *gofuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if n.fs.o.ReadOnly {
+		return nil, syscall.EROFS
+	}
+	ctx = mutating(ctx)
+	uid, gid, _ := n.owner(ctx)
+	a, err := n.fs.c.Symlink(ctx, n.ino(), name, target, uid, gid)
+	if err != nil {
+		return nil, n.fs.errno(err, "symlink", n.ino(), name)
+	}
+	return n.child(ctx, name, a, out), 0
+}
+
+func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	if t := n.target.Load(); t != nil {
+		return []byte(*t), 0
+	}
+	a, err := n.fs.c.GetAttr(ctx, n.ino())
+	if err != nil {
+		return nil, n.fs.errno(err, "readlink", n.ino(), "")
+	}
+	if a.Mode&syscall.S_IFMT != syscall.S_IFLNK {
+		return nil, syscall.EINVAL
+	}
+	n.remember(a)
+	return []byte(a.Target), 0
+}
+
+func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string, out *gofuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if n.fs.o.ReadOnly {
+		return nil, syscall.EROFS
+	}
+	ctx = mutating(ctx)
+	ino := client.Ino(target.EmbeddedInode().StableAttr().Ino)
+	a, err := n.fs.c.Link(ctx, ino, n.ino(), name)
+	if err != nil {
+		return nil, n.fs.errno(err, "link", n.ino(), name)
+	}
+	return n.child(ctx, name, a, out), 0
+}
+
+func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if n.fs.o.ReadOnly {
+		return syscall.EROFS
+	}
+	if err := n.fs.c.Rmdir(mutating(ctx), n.ino(), name); err != nil {
+		return n.fs.errno(err, "rmdir", n.ino(), name)
+	}
+	return 0
+}
+
+// pinChild pins the open file behind name in n, if this mount has it
+// open: the caller then removes the name with keepOpen, and the inode
+// lives until its last handle is released.
+func (n *node) pinChild(name string) *openFile {
+	ch := n.GetChild(name)
+	if ch == nil {
+		// Not in go-fuse's tree, so the kernel has no dentry for it,
+		// so nothing here has it open.
+		return nil
+	}
+	return n.fs.pin(client.Ino(ch.StableAttr().Ino))
+}
+
+func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
+	if n.fs.o.ReadOnly {
+		return syscall.EROFS
+	}
+	ctx = mutating(ctx)
+	pinned := n.pinChild(name)
+	ino, _, err := n.fs.c.Unlink(ctx, n.ino(), name, pinned != nil)
+	n.fs.settleRemoved(ctx, pinned, ino, err == nil)
+	if err != nil {
+		return n.fs.errno(err, "unlink", n.ino(), name)
+	}
+	return 0
+}
+
+func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if n.fs.o.ReadOnly {
+		return syscall.EROFS
+	}
+	ctx = mutating(ctx)
+	np, ok := newParent.(*node)
+	if !ok {
+		return syscall.EXDEV
+	}
+	var pinned *openFile
+	if flags&renameExchange == 0 {
+		pinned = np.pinChild(newName)
+	}
+	replaced, _, err := n.fs.c.Rename(ctx, n.ino(), name, np.ino(), newName, flags, pinned != nil)
+	n.fs.settleRemoved(ctx, pinned, replaced, err == nil)
+	if err != nil {
+		return n.fs.errno(err, "rename", n.ino(), name)
+	}
+	return 0
+}
+
+// renameExchange is RENAME_EXCHANGE from renameat2(2).
+const renameExchange = 1 << 1
+
+func (n *node) Statfs(ctx context.Context, out *gofuse.StatfsOut) syscall.Errno {
+	st, err := n.fs.c.StatFS(ctx)
+	if err != nil {
+		return n.fs.errno(err, "statfs", n.ino(), "")
+	}
+	const bsize = 4096
+	out.Bsize = bsize
+	out.Frsize = bsize
+	out.Blocks = st.CapacityBytes / bsize
+	out.Bfree = st.FreeBytes / bsize
+	out.Bavail = st.FreeBytes / bsize
+	// Inodes are not a limited resource in the manager; report a large
+	// free count so tools that check it (df -i, installers) are happy.
+	out.Files = st.Files + 1<<32
+	out.Ffree = 1 << 32
+	out.NameLen = 255
+	if st.NameMax > 0 {
+		out.NameLen = st.NameMax
+	}
+	return 0
+}
+
+func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	return &dirHandle{n: n}, 0, 0
+}
+
+// Extended attributes: shoal stores none. The kernel asks for
+// security.capability before every write, so these answer at once,
+// without an RPC: no attribute here, an empty list, and setting one is
+// not supported (as on a filesystem mounted without xattr support).
+
+func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	return 0, syscall.ENODATA
+}
+
+func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	return 0, 0
+}
+
+func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return syscall.EOPNOTSUPP
+}
+
+func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return syscall.ENODATA
+}
