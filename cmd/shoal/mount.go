@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/shoalfs/shoal/client"
+	"github.com/shoalfs/shoal/fuse"
+)
+
+func runMount(ctx context.Context, e env, args []string) error {
+	fs := newFlagSet(e, "mount", "MOUNTPOINT")
+	manager := managerFlag(e, fs)
+	o := fuse.DefaultOptions()
+	fs.BoolVar(&o.AllowOther, "allow-other", false, "let other users use the mount (the kernel still checks file permissions)")
+	fs.BoolVar(&o.ReadOnly, "read-only", false, "mount read-only")
+	fs.DurationVar(&o.AttrTimeout, "attr-timeout", o.AttrTimeout, "how long the kernel caches attributes")
+	fs.DurationVar(&o.EntryTimeout, "entry-timeout", o.EntryTimeout, "how long the kernel caches names")
+	fs.DurationVar(&o.NegativeTimeout, "negative-timeout", o.NegativeTimeout, "how long the kernel caches missing names")
+	wb := sizeValue(client.DefaultWriteBuffer)
+	fs.Var(&wb, "write-buffer", "memory for written data not yet on chunkservers, across open files")
+	opTimeout := fs.Duration("op-timeout", client.DefaultOpTimeout, "an operation the cluster does not answer within this fails with EIO")
+	fs.DurationVar(&o.UnmountTimeout, "unmount-timeout", o.UnmountTimeout, "on exit, how long a busy mount may stay in use after it is detached before its connection is aborted")
+	fs.BoolVar(&o.Debug, "debug", false, "log every FUSE request and reply (needs --log-level debug)")
+	lf := addLogFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return fmt.Errorf("%w: mount: want exactly one MOUNTPOINT, got %d arguments", errUsage, fs.NArg())
+	}
+	root, err := lf.logger(e.stderr)
+	if err != nil {
+		return err
+	}
+	log := root.WithField("component", "mount")
+	o.Log = log
+
+	mountpoint, err := filepath.Abs(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("mount: %w", err)
+	}
+	switch st, err := os.Stat(mountpoint); {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("mount: mountpoint %s does not exist (create it with mkdir)", mountpoint)
+	case err != nil:
+		return fmt.Errorf("mount: mountpoint: %w", err)
+	case !st.IsDir():
+		return fmt.Errorf("mount: mountpoint %s is not a directory", mountpoint)
+	}
+	if err := o.Validate(); err != nil {
+		return fmt.Errorf("%w: mount: %v", errUsage, err)
+	}
+
+	cfg := client.DefaultConfig()
+	cfg.Manager = *manager
+	cfg.OpTimeout = *opTimeout
+	cfg.RPCTimeout = min(cfg.RPCTimeout, *opTimeout)
+	cfg.WriteBuffer = int64(wb)
+	cfg.Log = root.WithField("component", "client")
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: mount: %v", errUsage, err)
+	}
+	c, err := client.New(cfg)
+	if err != nil {
+		return fmt.Errorf("mount: %w", err)
+	}
+	defer c.Close()
+
+	// Mount checks that the manager answers before mounting, so a dead
+	// cluster is an error here, not a mount whose every call fails.
+	probe, cancel := context.WithTimeout(ctx, min(*opTimeout, 10*time.Second))
+	srv, err := fuse.Mount(probe, c, mountpoint, o)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("mount: interrupted before the manager at %s answered", *manager)
+		}
+		return fmt.Errorf("mount: manager %s: %w", *manager, err)
+	}
+	log.WithField("manager", *manager).WithField("mountpoint", mountpoint).Info("serving; Ctrl-C or SIGTERM unmounts")
+	select {
+	case <-ctx.Done():
+		log.Info("signal received: committing open files and unmounting")
+	case <-srv.Done():
+		log.Info("unmounted from outside")
+	}
+	// Unmount commits the data of files still open (Sync) first, so
+	// nothing written and buffered is lost.
+	if err := srv.Unmount(); err != nil {
+		return fmt.Errorf("mount: %w", err)
+	}
+	return nil
+}
