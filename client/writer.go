@@ -377,8 +377,13 @@ func (f *File) push(g *gen, alloc *shoalpb.AllocateChunkResponse) (sealResult, [
 		res.length = max(int64(alloc.GetBaseLength()), g.data.end())
 		f.mu.Unlock()
 	}
+	// Results come in chain order, and a chain breaks at one place: the
+	// first failed node is the one to replace. The nodes after it were
+	// never reached and are not to blame (HDFS picks its bad datanode the
+	// same way).
 	var failed, why []string
 	seen := make(map[string]bool)
+	broken := false
 	for _, r := range resp.GetReplicas() {
 		t := byAddr[r.GetAddr()]
 		id := r.GetNodeId()
@@ -388,10 +393,13 @@ func (f *File) push(g *gen, alloc *shoalpb.AllocateChunkResponse) (sealResult, [
 		seen[r.GetAddr()] = true
 		if r.GetOk() {
 			res.nodes = append(res.nodes, location{nodeID: id, addr: r.GetAddr()})
-		} else {
-			failed = append(failed, id)
-			why = append(why, fmt.Sprintf("%s: %s", r.GetAddr(), r.GetError()))
+			continue
 		}
+		if !broken {
+			failed = append(failed, id)
+			broken = true
+		}
+		why = append(why, fmt.Sprintf("%s: %s", r.GetAddr(), r.GetError()))
 	}
 	for _, t := range targets {
 		if !seen[t.GetAddr()] {

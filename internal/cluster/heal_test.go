@@ -3,9 +3,11 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
+	"github.com/shoalfs/shoal/chunkserver/chunk"
 	"github.com/shoalfs/shoal/chunkserver/diskstore"
 	"github.com/shoalfs/shoal/client"
 	"github.com/shoalfs/shoal/internal/cluster/clustertest"
@@ -235,18 +237,31 @@ func TestDeletedChunksLeaveDisks(t *testing.T) {
 	if err := f.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c.WaitFor("only /keep's 2 current chunks x 3 replicas on disk", func(context.Context) (bool, error) {
-		n := replicasOnDisk(t, c)
-		return sum(n) == 6, fmt.Errorf("replica files per node: %v", n)
-	})
-	for i := 0; i < c.Size(); i++ {
-		rs, _ := diskstore.ListReplicas(c.ChunkServerDir(i))
-		for _, r := range rs {
-			if r.ID == 1 && r.Version != 2 {
-				t.Errorf("node %d still has chunk 1 at version %d", i, r.Version)
+	// Every disk ends up holding exactly /keep's current replicas: the
+	// deleted file's chunks and the overwritten chunk's old version go.
+	want := map[diskstore.Replica]bool{}
+	for _, l := range mustLocate(t, cl, "/keep") {
+		want[diskstore.Replica{ID: chunk.ID(l.ChunkID), Version: l.Version}] = true
+	}
+	if len(want) != 2 {
+		t.Fatalf("/keep has %d chunks, want 2", len(want))
+	}
+	c.WaitFor("only /keep's current replicas on every disk", func(context.Context) (bool, error) {
+		for i := 0; i < c.Size(); i++ {
+			rs, err := diskstore.ListReplicas(c.ChunkServerDir(i))
+			if err != nil {
+				return false, err
+			}
+			got := map[diskstore.Replica]bool{}
+			for _, r := range rs {
+				got[r] = true
+			}
+			if !maps.Equal(got, want) {
+				return false, fmt.Errorf("node %d holds %v, want %v", i, rs, want)
 			}
 		}
-	}
+		return true, nil
+	})
 	c.Fsck()
 }
 
