@@ -23,10 +23,12 @@ type Config struct {
 	// Interval is the period between passes. Kick forces a pass sooner,
 	// and every finished copy kicks one. Default 1s.
 	Interval time.Duration
-	// MaxCopiesPerNode bounds the concurrent copies a node takes part in,
-	// as the source (from[0]) or the target. Default 4.
-	MaxCopiesPerNode int
-	// MaxCopies bounds the concurrent copies overall. Default 32.
+	// MaxSlotsPerNode bounds the copies a node takes part in at once, as
+	// the source (from[0]) or the target, in slots: a copy takes one slot
+	// per SlotBytes (16 MiB) of its chunk, at least one. The default, 16,
+	// is four 64 MiB chunks or sixteen small ones at a time.
+	MaxSlotsPerNode int
+	// MaxCopies bounds the concurrent copies overall. Default 64.
 	MaxCopies int
 	// BandwidthLimit is the total bytes per second copies may move; 0 means
 	// unlimited. Each copy reserves its chunk's length before it starts,
@@ -49,10 +51,10 @@ type Config struct {
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
 	return Config{
-		Interval:         time.Second,
-		MaxCopiesPerNode: 4,
-		MaxCopies:        32,
-		PendingTimeout:   30 * time.Second,
+		Interval:        time.Second,
+		MaxSlotsPerNode: 16,
+		MaxCopies:       64,
+		PendingTimeout:  30 * time.Second,
 	}
 }
 
@@ -62,8 +64,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Interval <= 0:
 		return fmt.Errorf("healer: Interval %v must be > 0: %w", c.Interval, ErrInvalidConfig)
-	case c.MaxCopiesPerNode < 1:
-		return fmt.Errorf("healer: MaxCopiesPerNode %d must be >= 1: %w", c.MaxCopiesPerNode, ErrInvalidConfig)
+	case c.MaxSlotsPerNode < 1:
+		return fmt.Errorf("healer: MaxSlotsPerNode %d must be >= 1: %w", c.MaxSlotsPerNode, ErrInvalidConfig)
 	case c.MaxCopies < 1:
 		return fmt.Errorf("healer: MaxCopies %d must be >= 1: %w", c.MaxCopies, ErrInvalidConfig)
 	case c.BandwidthLimit < 0:

@@ -38,8 +38,10 @@
 //
 // Copies run in goroutines owned by the Healer; a pass starts them and
 // returns without waiting, and Run waits for all of them before it
-// returns. A node takes part in at most Config.MaxCopiesPerNode copies at
-// a time, as the source (from[0]) or the target, and at most
+// returns. A node takes part in copies as the source (from[0]) or the
+// target up to Config.MaxSlotsPerNode slots at a time, where a copy takes
+// one slot per SlotBytes of its chunk (so the limit bounds bytes in flight
+// for large chunks and the count for small ones), and at most
 // Config.MaxCopies run overall. Copies that do not fit stay queued: the
 // next pass plans them again. Config.BandwidthLimit spreads copy starts so
 // the bytes they move stay under the rate.

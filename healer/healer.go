@@ -369,7 +369,7 @@ func (h *Healer) planInput(v View) planInput {
 		failed:   make(map[uint64]failure, len(h.failed)),
 		load:     h.load,
 		inFlight: h.inFlight,
-		maxNode:  h.cfg.MaxCopiesPerNode,
+		maxNode:  h.cfg.MaxSlotsPerNode,
 		maxAll:   h.cfg.MaxCopies,
 		place:    h.cfg.Place,
 	}
@@ -390,8 +390,9 @@ func (h *Healer) planInput(v View) planInput {
 // startCopy books t's slots and starts its goroutine. h.mu is held.
 func (h *Healer) startCopy(ctx context.Context, t copyTask) {
 	src := t.from[0].ID
-	h.load[src]++
-	h.load[t.to.ID]++
+	w := slots(t.chunk.Length)
+	h.load[src] += w
+	h.load[t.to.ID] += w
 	h.inFlight++
 	h.incoming[t.chunk.ID] = append(h.incoming[t.chunk.ID], pending{
 		incoming: incoming{version: t.chunk.Version, target: t.to.ID},
@@ -426,8 +427,9 @@ func (h *Healer) finishCopy(ctx context.Context, t copyTask, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.now()
+	w := slots(t.chunk.Length)
 	for _, id := range []string{src, t.to.ID} {
-		if h.load[id]--; h.load[id] <= 0 {
+		if h.load[id] -= w; h.load[id] <= 0 {
 			delete(h.load, id)
 		}
 	}

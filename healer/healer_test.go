@@ -114,7 +114,7 @@ func TestHealerCopyLimits(t *testing.T) {
 			f.gate = make(chan struct{})
 			f.entered = make(chan string, n)
 			cfg := testConfig()
-			cfg.MaxCopiesPerNode, cfg.MaxCopies = tc.perNode, tc.global
+			cfg.MaxSlotsPerNode, cfg.MaxCopies = tc.perNode, tc.global
 			hs := start(t, cfg, f, nil)
 			// Each copy blocks until it gets a token, so the copies the
 			// healer starts really overlap. Once as many as the limits
@@ -485,7 +485,7 @@ func TestConfigValidate(t *testing.T) {
 		field string
 	}{
 		{"interval", func(c *Config) { c.Interval = 0 }, "Interval"},
-		{"per node", func(c *Config) { c.MaxCopiesPerNode = 0 }, "MaxCopiesPerNode"},
+		{"per node", func(c *Config) { c.MaxSlotsPerNode = 0 }, "MaxSlotsPerNode"},
 		{"global", func(c *Config) { c.MaxCopies = -1 }, "MaxCopies"},
 		{"bandwidth", func(c *Config) { c.BandwidthLimit = -1 }, "BandwidthLimit"},
 		{"pending", func(c *Config) { c.PendingTimeout = 0 }, "PendingTimeout"},

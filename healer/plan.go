@@ -56,7 +56,7 @@ type planInput struct {
 	failed   map[uint64]failure    // by chunk id
 	load     map[string]int        // copies each node takes part in now
 	inFlight int                   // copies running now
-	maxNode  int                   // Config.MaxCopiesPerNode
+	maxNode  int                   // Config.MaxSlotsPerNode
 	maxAll   int                   // Config.MaxCopies
 	place    Placer
 }
@@ -234,7 +234,20 @@ type scheduler struct {
 	r         *planResult
 }
 
-func (s *scheduler) free(id string) bool { return s.load[id] < s.in.maxNode }
+// SlotBytes is how much chunk one copy slot stands for: a copy takes
+// one slot per SlotBytes of its chunk, and at least one. A node's slots
+// (Config.MaxSlotsPerNode) so bound the bytes it moves at once, not just
+// the count: four 64 MiB copies fill 16 slots, as do sixteen small ones.
+const SlotBytes = 16 << 20
+
+// slots is the number of copy slots a copy of a chunk of length takes.
+func slots(length int64) int { return max(1, int((length+SlotBytes-1)/SlotBytes)) }
+
+// free reports whether node id has room for a copy taking w slots. An idle
+// node always has: a chunk larger than all its slots still gets copied.
+func (s *scheduler) free(id string, w int) bool {
+	return s.load[id] == 0 || s.load[id]+w <= s.in.maxNode
+}
 
 func (s *scheduler) schedule(u *underItem) {
 	c := u.c
@@ -288,11 +301,12 @@ func (s *scheduler) schedule(u *underItem) {
 			srcs = append(append(append([]*Node(nil), srcs[:i]...), srcs[i+1:]...), srcs[i])
 		}
 	}
-	freeSrc := func() int { return slices.IndexFunc(srcs, func(n *Node) bool { return s.free(n.ID) }) }
+	w := slots(c.Length)
+	freeSrc := func() int { return slices.IndexFunc(srcs, func(n *Node) bool { return s.free(n.ID, w) }) }
 
 	var open []Node
 	for _, n := range cands {
-		if s.free(n.ID) {
+		if s.free(n.ID, w) {
 			open = append(open, *n)
 		}
 	}
@@ -330,8 +344,8 @@ func (s *scheduler) schedule(u *underItem) {
 				from = append(from, *o)
 			}
 		}
-		s.load[src.ID]++
-		s.load[to.ID]++
+		s.load[src.ID] += w
+		s.load[to.ID] += w
 		s.inFlight++
 		to.UsedBytes += c.Length
 		s.r.copies = append(s.r.copies, copyTask{chunk: *c, from: from, to: *to})

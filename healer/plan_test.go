@@ -429,3 +429,36 @@ func BenchmarkPlan(b *testing.B) {
 		}
 	}
 }
+
+// A node's slots bound bytes in flight for large chunks and the count for
+// small ones: with 16 slots, a source takes part in four 64 MiB copies at
+// once but sixteen 4 KiB ones.
+func TestPlanSlotsWeighChunkSize(t *testing.T) {
+	for _, tc := range []struct {
+		length int64
+		want   int
+	}{
+		{4 << 10, 16},
+		{16 << 20, 16},
+		{16<<20 + 1, 8},
+		{64 << 20, 4},
+		{1 << 30, 1}, // larger than every slot: one at a time, never none
+	} {
+		// Chunks held only by "a" (wanted 2): every copy reads from a.
+		var cs []Chunk
+		for i := range 40 {
+			c := chunk(uint64(i+1), 2, "a")
+			c.Length = tc.length
+			cs = append(cs, c)
+		}
+		var nodes []Node
+		for i := range 40 {
+			nodes = append(nodes, node(fmt.Sprintf("t%02d", i), "r", Live, 0, 1<<40))
+		}
+		nodes = append(nodes, node("a", "ra", Live, 0, 1<<40))
+		r := plan(planInput{maxNode: 16, maxAll: 100, view: View{Nodes: nodes, Chunks: cs}})
+		if len(r.copies) != tc.want {
+			t.Errorf("chunks of %d bytes: %d copies from one source, want %d", tc.length, len(r.copies), tc.want)
+		}
+	}
+}

@@ -26,7 +26,7 @@ func runManager(ctx context.Context, e env, args []string) error {
 	fs.Var(&chunk, "chunk-size", "chunk size for new files")
 	fs.DurationVar(&cfg.DeadAfter, "dead-after", cfg.DeadAfter, "declare a chunkserver dead after this long without a heartbeat")
 	hcfg := healer.DefaultConfig()
-	fs.IntVar(&hcfg.MaxCopiesPerNode, "heal-copies-per-node", hcfg.MaxCopiesPerNode, "concurrent repair copies a chunkserver takes part in")
+	fs.IntVar(&hcfg.MaxSlotsPerNode, "heal-slots-per-node", hcfg.MaxSlotsPerNode, "repair copies a chunkserver takes part in at once, in slots of 16 MiB of chunk (a small chunk takes one)")
 	fs.IntVar(&hcfg.MaxCopies, "heal-copies", hcfg.MaxCopies, "concurrent repair copies in the whole cluster")
 	bw := sizeValue(hcfg.BandwidthLimit)
 	fs.Var(&bw, "heal-bandwidth", "bytes per second for repair copies, cluster-wide (0: no limit)")
