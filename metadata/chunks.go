@@ -104,6 +104,15 @@ func (m *Manager) AllocateChunk(ctx context.Context, ino Ino, index uint64, excl
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.checkSafeModeLocked(now); err != nil {
+		return Allocation{}, err
+	}
+	// Too few targets in safe mode means nodes have not re-registered yet,
+	// not that the cluster is full: ask the caller to retry.
+	tooFew := ErrNoChunkServers
+	if m.cl.safeMode {
+		tooFew = ErrSafeMode
+	}
 	if exists {
 		alloc.BaseVersion, alloc.BaseLength = cur.Version, cur.Length
 		alloc.Version = max(cur.Version, m.cl.maxPending(cur.Chunk)) + 1
@@ -114,7 +123,7 @@ func (m *Manager) AllocateChunk(ctx context.Context, ino Ino, index uint64, excl
 		}
 		if len(alloc.Targets) < minReplicas {
 			return Allocation{}, fmt.Errorf("metadata: allocate chunk %d of %d: %d live replicas of version %d, need %d: %w",
-				index, ino, len(alloc.Targets), cur.Version, minReplicas, ErrNoChunkServers)
+				index, ino, len(alloc.Targets), cur.Version, minReplicas, tooFew)
 		}
 	} else {
 		alloc.Version = 1
@@ -123,7 +132,7 @@ func (m *Manager) AllocateChunk(ctx context.Context, ino Ino, index uint64, excl
 		}
 		if len(alloc.Targets) < minReplicas {
 			return Allocation{}, fmt.Errorf("metadata: allocate chunk %d of %d: %d chunkservers available, need %d: %w",
-				index, ino, len(alloc.Targets), minReplicas, ErrNoChunkServers)
+				index, ino, len(alloc.Targets), minReplicas, tooFew)
 		}
 	}
 	m.cl.pending[alloc.Chunk] = append(m.cl.pending[alloc.Chunk],

@@ -25,6 +25,10 @@ var (
 	ErrNoChunkServers = &domainError{msg: "not enough chunkservers with free space"}
 	ErrStaleVersion   = &domainError{msg: "stale chunk version"}
 	ErrLoop           = &domainError{msg: "directory would become its own descendant"}
+	// ErrSafeMode is returned for a write that needs chunkservers while the
+	// manager, just started, is still waiting for them to report: the
+	// caller should retry (it maps to Unavailable).
+	ErrSafeMode = &domainError{msg: "safe mode: waiting for chunkservers to report after a restart"}
 	// ErrClosed is returned by every call made after Close.
 	ErrClosed = &domainError{msg: "manager closed"}
 )

@@ -284,6 +284,11 @@ func TestSafeModeTimeout(t *testing.T) {
 	}
 	m = openManager(t, cfg)
 	registerNodes(t, m, 1, 1)
+	// One node of three is back: too few for a write, but only because
+	// the others have not reported yet, so the caller is told to retry.
+	f := mustCreate(t, m, RootIno, "f", 0o644)
+	_, err = m.AllocateChunk(context.Background(), f.Ino, 0, nil)
+	wantErr(t, "allocate in safe mode", err, ErrSafeMode)
 	clk.Advance(cfg.DeadAfter - time.Millisecond)
 	if !m.SafeMode() {
 		t.Fatal("safe mode ended early")
@@ -292,6 +297,9 @@ func TestSafeModeTimeout(t *testing.T) {
 	if m.SafeMode() {
 		t.Fatal("safe mode did not end DeadAfter after Open")
 	}
+	// Out of safe mode, too few nodes is a full cluster.
+	_, err = m.AllocateChunk(context.Background(), f.Ino, 0, nil)
+	wantErr(t, "allocate after safe mode", err, ErrNoChunkServers)
 }
 
 func TestPendingExpiry(t *testing.T) {

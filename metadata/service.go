@@ -49,6 +49,7 @@ func (s *service) toStatus(err error) error {
 		{errBadName, codes.InvalidArgument, shoalpb.ErrorDetail_INVALID_NAME}, // before ErrInvalid, which it wraps
 		{ErrInvalid, codes.InvalidArgument, shoalpb.ErrorDetail_UNSPECIFIED},
 		{ErrClosed, codes.Unavailable, shoalpb.ErrorDetail_UNSPECIFIED},
+		{ErrSafeMode, codes.Unavailable, shoalpb.ErrorDetail_UNSPECIFIED},
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return status.FromContextError(err).Err()

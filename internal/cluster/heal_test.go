@@ -307,3 +307,22 @@ func TestDecommissionDrains(t *testing.T) {
 	mustEqual(t, "read after draining", get(t, c.Client(), "/f"), data)
 	c.Fsck()
 }
+
+// A file written just after a manager restart, while chunkservers are
+// still re-registering, lands on fewer nodes than wanted; once they are
+// back, the healer tops it up.
+func TestWriteDuringReregistrationHeals(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{ChunkServers: 3, Replication: 3, MinReplicas: 1})
+	if err := c.StopManager(false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartManager(); err != nil {
+		t.Fatal(err)
+	}
+	cl := c.Client()
+	data := randomData(16, 3<<20)
+	put(t, cl, "/early", data)
+	c.WaitLive(3)
+	waitHealthyWithin(t, c, cl, 20*time.Second)
+	mustEqual(t, "read back", get(t, c.Client(), "/early"), data)
+}
