@@ -275,3 +275,26 @@ func TestReportBadReplica(t *testing.T) {
 		t.Fatalf("report on an unknown node: %v", err)
 	}
 }
+
+// Allocations between two heartbeats spread over the nodes: each counts
+// against its targets until they report their real usage.
+func TestAllocationsSpreadBetweenHeartbeats(t *testing.T) {
+	m, _ := newManager(t)
+	registerNodes(t, m, 4, 1)
+	f := mustCreate(t, m, RootIno, "f", 0o644)
+	count := map[string]int{}
+	for i := range uint64(4) {
+		al, err := m.AllocateChunk(context.Background(), f.Ino, i, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tg := range al.Targets {
+			count[tg.NodeID]++
+		}
+	}
+	for id, n := range count {
+		if n != 3 {
+			t.Errorf("node %s chosen %d times for 4 chunks x 3 replicas over 4 nodes, want 3 each: %v", id, n, count)
+		}
+	}
+}

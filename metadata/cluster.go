@@ -47,6 +47,10 @@ type node struct {
 	id  string
 	rec nodeRecord // persisted identity; rec.Capacity is the last reported
 
+	// used is the node's last reported usage plus the chunks allocated on
+	// it since, so that a burst of writes between two heartbeats spreads
+	// over the nodes instead of piling onto the ones that looked emptiest.
+	// The next heartbeat replaces it with the real figure.
 	used       uint64
 	lastSeen   time.Time // last register or heartbeat; zero if none since Open
 	registered bool      // a full report was taken since Open or since it was last found dead
