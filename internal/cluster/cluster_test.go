@@ -3,10 +3,13 @@ package cluster_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path"
+	"syscall"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -240,4 +243,35 @@ func flipByte(t *testing.T, path string, off int64) {
 	if _, err := f.WriteAt(b, off); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A full cluster refuses a write with ENOSPC, keeps every byte it already
+// stored, and keeps serving once space is freed.
+func TestFullDisk(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Capacity: 4 << 20})
+	cl := c.Client()
+	ctx := context.Background()
+	kept := randomData(20, 2<<20)
+	put(t, cl, "/kept", kept)
+	c.WaitHealthy() // usage reported by heartbeats
+
+	big := randomData(21, 8<<20)
+	_, err := cl.Put(ctx, bytes.NewReader(big), int64(len(big)), "/big", nil)
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("put of 8 MiB into 4 MiB nodes: %v, want ENOSPC", err)
+	}
+	t.Logf("the error a user sees: %v", err)
+	mustEqual(t, "the file stored before", get(t, cl, "/kept"), kept)
+
+	if err := cl.Remove(ctx, "/big", false); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	small := randomData(22, 1<<20)
+	c.WaitFor("room for a 1 MiB file again", func(ctx context.Context) (bool, error) {
+		_, err := cl.Put(ctx, bytes.NewReader(small), int64(len(small)), "/small", nil)
+		return err == nil, err
+	})
+	mustEqual(t, "a file written after freeing space", get(t, cl, "/small"), small)
+	mustEqual(t, "the file stored before, again", get(t, cl, "/kept"), kept)
+	c.WaitHealthy()
 }
