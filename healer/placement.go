@@ -1,5 +1,7 @@
 package healer
 
+import "github.com/shoalfs/shoal/internal/placement"
+
 // fullness is the fraction of a node's capacity in use; a node of unknown
 // capacity counts as full, so it is placed on last and trimmed first.
 func fullness(n *Node) float64 {
@@ -28,49 +30,34 @@ func emptier(a, b *Node) bool {
 	return a.ID < b.ID
 }
 
-// DefaultPlacer is the Placer used when Config.Place is nil: distinct
-// nodes, racks holding the fewest replicas (holders plus those already
-// chosen) first, then the least full.
+// DefaultPlacer is the Placer used when Config.Place is nil: the same
+// policy the manager places new chunks with (internal/placement): distinct
+// nodes, racks holding the fewest replicas first, then the least full. A
+// node of unknown capacity counts as having room but goes last.
 func DefaultPlacer(candidates []Node, n int, holders []Node) []Node {
-	if n <= 0 || len(candidates) == 0 {
-		return nil
-	}
-	racks := make(map[string]int, len(holders)+n)
-	for i := range holders {
-		racks[holders[i].Rack]++
-	}
-	used := make([]bool, len(candidates))
-	out := make([]Node, 0, min(n, len(candidates)))
-	for len(out) < n {
-		best := -1
-		for i := range candidates {
-			if used[i] {
-				continue
-			}
-			if best < 0 {
-				best = i
-				continue
-			}
-			c, b := &candidates[i], &candidates[best]
-			if rc, rb := racks[c.Rack], racks[b.Rack]; rc != rb {
-				if rc < rb {
-					best = i
-				}
-				continue
-			}
-			if emptier(c, b) {
-				best = i
-			}
+	byID := make(map[string]Node, len(candidates))
+	cands := make([]placement.Node, 0, len(candidates))
+	for _, c := range candidates {
+		byID[c.ID] = c
+		pn := placement.Node{ID: c.ID, Rack: c.Rack, Used: uint64(max(c.UsedBytes, 0)), Capacity: uint64(c.CapacityBytes)}
+		if c.CapacityBytes <= 0 {
+			pn.Used, pn.Capacity = unknownCapacity-1, unknownCapacity // room for anything, fullest of all
 		}
-		if best < 0 {
-			break
-		}
-		used[best] = true
-		racks[candidates[best].Rack]++
-		out = append(out, candidates[best])
+		cands = append(cands, pn)
+	}
+	racks := make([]string, 0, len(holders))
+	for _, h := range holders {
+		racks = append(racks, h.Rack)
+	}
+	var out []Node
+	for _, p := range placement.Choose(cands, placement.Request{N: n, Racks: racks}) {
+		out = append(out, byID[p.ID])
 	}
 	return out
 }
+
+// unknownCapacity stands in for a node that has not reported capacity.
+const unknownCapacity = 1 << 62
 
 // chooseVictims picks k of live to delete from an over-replicated chunk:
 // each time from a rack that holds the most of the remaining replicas (so

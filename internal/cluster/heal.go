@@ -9,7 +9,6 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/shoalfs/shoal/healer"
-	"github.com/shoalfs/shoal/internal/placement"
 	"github.com/shoalfs/shoal/internal/transport"
 	"github.com/shoalfs/shoal/metadata"
 	shoalpb "github.com/shoalfs/shoal/proto"
@@ -144,25 +143,4 @@ func (r *replicator) Close() error {
 		errs = append(errs, c.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// placer makes the healer place new replicas with the same policy the
-// manager uses for new chunks.
-func placer(candidates []healer.Node, n int, holders []healer.Node) []healer.Node {
-	byID := make(map[string]healer.Node, len(candidates))
-	cands := make([]placement.Node, 0, len(candidates))
-	for _, c := range candidates {
-		byID[c.ID] = c
-		cands = append(cands, placement.Node{ID: c.ID, Rack: c.Rack, Used: uint64(max(c.UsedBytes, 0)), Capacity: uint64(max(c.CapacityBytes, 0))})
-	}
-	var racks []string
-	for _, h := range holders {
-		racks = append(racks, h.Rack)
-	}
-	var out []healer.Node
-	// The healer has already left out nodes without room for the chunk.
-	for _, p := range placement.Choose(cands, placement.Request{N: n, Racks: racks}) {
-		out = append(out, byID[p.ID])
-	}
-	return out
 }

@@ -13,7 +13,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/shoalfs/shoal/client"
 	"github.com/shoalfs/shoal/internal/cluster/clustertest"
 )
 
@@ -76,7 +75,7 @@ func benchHeal(b *testing.B, o clustertest.Options, files, size, writers int) {
 		if err := c.StopChunkServer(victim, true); err != nil {
 			b.Fatal(err)
 		}
-		waitDeadB(b, c, cl, id)
+		waitDead(b, c, cl, id)
 		b.StartTimer()
 		start := time.Now()
 		c.WaitHealthy()
@@ -90,21 +89,6 @@ func benchHeal(b *testing.B, o clustertest.Options, files, size, writers int) {
 		b.Logf("%d files of %d bytes: %s lost with the node, healed in %v (%.1f MB/s; plain copy %.1f MB/s)",
 			files, size, fmt.Sprint(lost), took.Round(time.Millisecond), rate/1e6, plain/1e6)
 	}
-}
-
-func waitDeadB(b *testing.B, c *clustertest.Cluster, cl *client.Client, id string) {
-	c.WaitFor("node "+id+" to be declared dead", func(ctx context.Context) (bool, error) {
-		st, err := cl.Status(ctx)
-		if err != nil {
-			return false, err
-		}
-		for _, n := range st.Nodes {
-			if n.ID == id {
-				return n.State == "dead", nil
-			}
-		}
-		return false, nil
-	})
 }
 
 // plainCopyRate copies an n-byte file on the local disk (read, write,

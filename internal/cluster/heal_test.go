@@ -48,7 +48,7 @@ func sum(xs []int) int {
 }
 
 // waitDead waits until the manager declares the node with id dead.
-func waitDead(t *testing.T, c *clustertest.Cluster, cl *client.Client, id string) {
+func waitDead(t testing.TB, c *clustertest.Cluster, cl *client.Client, id string) {
 	t.Helper()
 	c.WaitFor("node "+id+" to be declared dead", func(ctx context.Context) (bool, error) {
 		st, err := cl.Status(ctx)

@@ -107,9 +107,6 @@ func StartManager(cfg metadata.Config, hcfg healer.Config, lis net.Listener) (*M
 	if hcfg.Log == nil && cfg.Log != nil {
 		hcfg.Log = cfg.Log.WithField("component", "healer")
 	}
-	if hcfg.Place == nil {
-		hcfg.Place = placer
-	}
 	repl := newReplicator(m)
 	h, err := healer.New(hcfg, inventory{m}, repl)
 	if err != nil {
