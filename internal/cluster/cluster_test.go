@@ -39,7 +39,7 @@ func randomData(seed uint64, n int) []byte {
 }
 
 // put writes data at path, making its parent directories.
-func put(t *testing.T, c *client.Client, p string, data []byte) {
+func put(t testing.TB, c *client.Client, p string, data []byte) {
 	t.Helper()
 	if _, err := c.MkdirAll(context.Background(), path.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
@@ -49,7 +49,7 @@ func put(t *testing.T, c *client.Client, p string, data []byte) {
 	}
 }
 
-func get(t *testing.T, c *client.Client, path string) []byte {
+func get(t testing.TB, c *client.Client, path string) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if _, err := c.Get(context.Background(), path, &b, nil); err != nil {
