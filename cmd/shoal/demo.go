@@ -149,7 +149,8 @@ func (d *demo) run(ctx context.Context, log *logrus.Entry, dir string, size, chu
 		d.say("  chunk %2d (id %d, %s): %s", l.Index, l.ChunkID, formatSize(l.Length), strings.Join(nodes, ", "))
 	}
 	victim := d.busiest(perNode)
-	d.header("kill -9 of %s, which holds %d replicas", d.nodeName(c.ChunkServerAddr(victim)), perNode[c.ChunkServerAddr(victim)])
+	d.header("Killing %s, which holds %d replicas: every connection cut at once, as kill -9 would (scripts/failure-demo.sh does it to a real process)",
+		d.nodeName(c.ChunkServerAddr(victim)), perNode[c.ChunkServerAddr(victim)])
 	killed := time.Now()
 	if err := c.StopChunkServer(victim, true); err != nil {
 		return err

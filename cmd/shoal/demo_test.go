@@ -45,7 +45,7 @@ func TestDemo(t *testing.T) {
 	mustContain(t, out,
 		"Mounted the cluster at",
 		"Where its 3 chunks are",
-		"kill -9",
+		"as kill -9 would",
 		"sha256 ok",
 		"is dead after",
 		"every chunk has 3 live replicas again",
