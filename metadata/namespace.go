@@ -255,6 +255,7 @@ func (m *Manager) Create(ctx context.Context, parent Ino, name string, args Crea
 			Ino: ino, Mode: args.Mode, Nlink: 1, UID: args.UID, GID: args.GID,
 			Atime: now, Mtime: now, Ctime: now,
 			Target: args.Target, ChunkSize: args.ChunkSize, Rdev: args.Rdev,
+			Size: uint64(len(args.Target)), // a symlink's size is its target's length, as lstat(2) reports
 		}
 		if a.IsDir() {
 			a.Nlink, a.Parent = 2, parent

@@ -81,7 +81,7 @@ func TestCreateKinds(t *testing.T) {
 		{"regular default type", CreateArgs{Mode: 0o640}, nil, func(a Attr) bool { return a.IsRegular() && a.Mode&ModePerm == 0o640 }},
 		{"own chunk size", CreateArgs{Mode: 0o644, ChunkSize: 64 << 10}, nil, func(a Attr) bool { return a.ChunkSize == 64<<10 }},
 		{"chunk size too small", CreateArgs{Mode: 0o644, ChunkSize: 100}, ErrInvalid, nil},
-		{"symlink", CreateArgs{Mode: ModeSymlink | 0o777, Target: "../t"}, nil, func(a Attr) bool { return a.Target == "../t" && a.ChunkSize == 0 }},
+		{"symlink", CreateArgs{Mode: ModeSymlink | 0o777, Target: "../t"}, nil, func(a Attr) bool { return a.Target == "../t" && a.ChunkSize == 0 && a.Size == 4 }},
 		{"symlink without target", CreateArgs{Mode: ModeSymlink | 0o777}, ErrInvalid, nil},
 		{"symlink target too long", CreateArgs{Mode: ModeSymlink, Target: strings.Repeat("t", MaxSymlinkTarget+1)}, ErrInvalid, nil},
 		{"fifo", CreateArgs{Mode: modeFIFO | 0o600}, nil, func(a Attr) bool { return a.Mode&ModeType == modeFIFO }},
