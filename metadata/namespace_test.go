@@ -261,7 +261,7 @@ func TestSymlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := m.Lookup(ctx, RootIno, "link")
-	if err != nil || got.Target != "/etc/passwd" || got.Mode&ModeType != ModeSymlink || got.Size != 0 {
+	if err != nil || got.Target != "/etc/passwd" || got.Mode&ModeType != ModeSymlink || got.Size != uint64(len("/etc/passwd")) {
 		t.Fatalf("Lookup symlink = %+v, %v", got, err)
 	}
 	_, chunks, err := m.GetLayout(ctx, s.Ino, 0, 0)
