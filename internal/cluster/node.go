@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
@@ -27,6 +28,7 @@ type unit struct {
 	srv    *grpc.Server
 	lis    net.Listener
 	cancel context.CancelFunc
+	grace  time.Duration // how long a graceful stop waits; gracePeriod
 
 	wg      sync.WaitGroup
 	errOnce sync.Once
@@ -38,7 +40,7 @@ type unit struct {
 // start serves srv on lis and runs loop until Stop or until either fails.
 func start(srv *grpc.Server, lis net.Listener, loop func(ctx context.Context) error) *unit {
 	ctx, cancel := context.WithCancel(context.Background())
-	u := &unit{srv: srv, lis: lis, cancel: cancel, done: make(chan struct{})}
+	u := &unit{srv: srv, lis: lis, cancel: cancel, grace: gracePeriod, done: make(chan struct{})}
 	u.wg.Add(2)
 	go func() {
 		defer u.wg.Done()
@@ -73,14 +75,30 @@ func (u *unit) Err() error {
 	}
 }
 
+// gracePeriod bounds how long a graceful stop waits for RPCs in flight.
+// A client may hold a write stream open and idle (a paused cp through a
+// mount): past the grace period its connection is cut, and the client
+// rebuilds its pipeline elsewhere.
+const gracePeriod = 10 * time.Second
+
 // shutdown stops the loop and the server and waits for both. graceful
-// lets in-flight RPCs finish; otherwise connections are cut at once, which
-// is the closest an in-process unit gets to kill -9.
+// lets in-flight RPCs finish, for up to u.grace; otherwise connections
+// are cut at once, which is the closest an in-process unit gets to kill -9.
 func (u *unit) shutdown(graceful bool) {
 	u.stop.Do(func() {
 		u.cancel()
 		if graceful {
-			u.srv.GracefulStop()
+			done := make(chan struct{})
+			go func() {
+				u.srv.GracefulStop()
+				close(done)
+			}()
+			select {
+			case <-done:
+			case <-time.After(u.grace):
+				u.srv.Stop() // GracefulStop then returns too
+				<-done
+			}
 		} else {
 			u.srv.Stop()
 		}
