@@ -25,6 +25,10 @@ type Config struct {
 	// DeadAfter is how long a chunkserver may stay silent before it is
 	// dead; it is also how long safe mode lasts at most after Open.
 	DeadAfter time.Duration
+	// OrphanTTL bounds how long a file unlinked while open (keepOpen)
+	// is kept waiting for its ReleaseInode: a mount that dies never sends
+	// it. Past it the inode and its data are removed. Default 24h.
+	OrphanTTL time.Duration
 	// Log receives the manager's log lines (and Badger's, with
 	// component=badger). Nil discards them.
 	Log *logrus.Entry
@@ -39,6 +43,7 @@ func DefaultConfig() Config {
 		Replication: 3,
 		ChunkSize:   64 << 20,
 		DeadAfter:   10 * time.Second,
+		OrphanTTL:   24 * time.Hour,
 	}
 }
 
@@ -60,7 +65,18 @@ func (c Config) Validate() error {
 	if c.DeadAfter < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("metadata: Config.DeadAfter %v below 100ms", c.DeadAfter))
 	}
+	if c.OrphanTTL < 0 {
+		errs = append(errs, fmt.Errorf("metadata: Config.OrphanTTL %v is negative", c.OrphanTTL))
+	}
 	return errors.Join(errs...)
+}
+
+// orphanTTL resolves the OrphanTTL default.
+func (c Config) orphanTTL() time.Duration {
+	if c.OrphanTTL > 0 {
+		return c.OrphanTTL
+	}
+	return 24 * time.Hour
 }
 
 // minReplicas resolves the MinReplicas default.

@@ -132,6 +132,8 @@ func (m *Manager) Run(ctx context.Context) error {
 	tick := min(max(m.cfg.DeadAfter/4, 50*time.Millisecond), time.Second)
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	purge := time.NewTicker(time.Minute)
+	defer purge.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -140,8 +142,44 @@ func (m *Manager) Run(ctx context.Context) error {
 			if err := m.tick(); err != nil && !errors.Is(err, ErrClosed) {
 				m.log.WithError(err).Warn("metadata: background pass")
 			}
+		case <-purge.C:
+			if err := m.PurgeOrphans(ctx); err != nil && !errors.Is(err, ErrClosed) && ctx.Err() == nil {
+				m.log.WithError(err).Warn("metadata: purging unreleased inodes")
+			}
 		}
 	}
+}
+
+// PurgeOrphans removes the inodes kept for an open file (Unlink or Rename
+// with keepOpen) whose last link went more than Config.OrphanTTL ago: the
+// mount that held them open died without releasing them. Run calls it
+// every minute.
+func (m *Manager) PurgeOrphans(ctx context.Context) error {
+	cutoff := m.now().Add(-m.cfg.orphanTTL()).UnixNano()
+	var stale []Ino
+	err := m.st.view(func(t tx) error {
+		return t.scan(allPrefix(prefixOrphan), nil, false, func(k, _ []byte) error {
+			ino, err := decodeInoKey(prefixOrphan, k)
+			if err != nil {
+				return err
+			}
+			a, err := t.inode(ino)
+			if err == nil && a.Nlink == 0 && a.Ctime < cutoff {
+				stale = append(stale, ino)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("metadata: scan unreleased inodes: %w", err)
+	}
+	for _, ino := range stale {
+		if err := m.ReleaseInode(ctx, ino); err != nil {
+			return err
+		}
+		m.log.WithField("ino", ino).Info("metadata: removed a file unlinked while open and never released")
+	}
+	return nil
 }
 
 // tick is one background pass.

@@ -531,3 +531,28 @@ func TestConcurrentCreates(t *testing.T) {
 		t.Fatalf("nlink %d, want %d", a.Nlink, 2+workers*each/10)
 	}
 }
+
+// A file unlinked while open and never released (its mount died) is
+// removed once OrphanTTL has passed, and not before.
+func TestPurgeOrphans(t *testing.T) {
+	ctx := context.Background()
+	m, clk := newManager(t)
+	f := mustCreate(t, m, RootIno, "f", 0o644)
+	if _, _, err := m.Unlink(ctx, RootIno, "f", false, true); err != nil {
+		t.Fatal(err)
+	}
+	g := mustCreate(t, m, RootIno, "g", 0o644) // linked: never purged
+	clk.Advance(m.cfg.orphanTTL() - time.Second)
+	if err := m.PurgeOrphans(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustAttr(t, m, f.Ino) // still kept
+	clk.Advance(2 * time.Second)
+	if err := m.PurgeOrphans(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.GetAttr(ctx, f.Ino); !isNotFound(err) {
+		t.Fatalf("GetAttr of an expired unreleased inode: %v", err)
+	}
+	mustAttr(t, m, g.Ino)
+}
