@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -225,6 +226,10 @@ func runRm(ctx context.Context, e env, args []string) error {
 	force := f.fs.Bool("f", false, "ignore missing files")
 	return withClient(ctx, e, f, args, 1, -1, func(c *client.Client, a []string) error {
 		for _, p := range a {
+			// Like rm(1), refuse a directory without -r, empty or not.
+			if at, err := c.Resolve(ctx, p); err == nil && at.IsDir() && !*recursive {
+				return fmt.Errorf("rm %s: %w (use -r)", p, syscall.EISDIR)
+			}
 			err := c.Remove(ctx, p, *recursive)
 			if err != nil && !(*force && errors.Is(err, fs.ErrNotExist)) {
 				return err

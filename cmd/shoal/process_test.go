@@ -97,6 +97,25 @@ func TestProcessCluster(t *testing.T) {
 		t.Fatalf("fsck after put: %+v, want 1 file, 6 healthy chunks", fr)
 	}
 
+	// Bad input gets a clear message and a failing exit status, and the
+	// cluster goes on serving.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cat", "--manager", m, "/isos/nope"}, "no such file or directory"},
+		{[]string{"get", "--manager", m, "/nope", filepath.Join(local, "x")}, "no such file or directory"},
+		{[]string{"mkdir", "--manager", m, "/" + strings.Repeat("n", 256)}, "file name too long"},
+		{[]string{"mkdir", "--manager", m, "/isos"}, "file exists"},
+		{[]string{"rm", "--manager", m, "/isos"}, "is a directory"},
+		{[]string{"put", "--manager", m, filepath.Join(local, "missing"), "/x"}, "no such file or directory"},
+	} {
+		args := tc.args
+		if _, err := shoal(t, args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("shoal %q: %v; want an error mentioning %q", args, err, tc.want)
+		}
+	}
+
 	ls := mustShoal(t, "ls", "--manager", m, "-l", "/isos")
 	if !strings.Contains(ls, "big.bin") || !strings.Contains(ls, fmt.Sprint(len(data))) || !strings.Contains(ls, "drwx") {
 		t.Fatalf("ls -l /isos:\n%s", ls)
