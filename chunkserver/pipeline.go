@@ -25,6 +25,7 @@ type forwarder struct {
 	chain  []string
 	queue  chan *shoalpb.WriteChunkRequest // nil message: end cleanly
 	done   chan struct{}                   // closed when run returns
+	closed chan struct{}                   // closed once the clean end is sent
 	cancel context.CancelFunc
 	closeQ sync.Once
 
@@ -39,6 +40,7 @@ func (s *Server) forward(ctx context.Context, h *shoalpb.WriteChunkHeader) *forw
 		chain:  h.Chain,
 		queue:  make(chan *shoalpb.WriteChunkRequest, forwardQueue),
 		done:   make(chan struct{}),
+		closed: make(chan struct{}),
 		cancel: cancel,
 	}
 	next := &shoalpb.WriteChunkHeader{
@@ -72,6 +74,14 @@ func (f *forwarder) run(ctx context.Context, peers *peers, h *shoalpb.WriteChunk
 	}
 	for m := range f.queue {
 		if m == nil {
+			// Tell finish the end is on its way before waiting for
+			// the verdict: the handler starts its own seal only then,
+			// so the disk work here does not delay the next node's.
+			err := st.CloseSend()
+			close(f.closed)
+			if err != nil {
+				return nil, err
+			}
 			return st.CloseAndRecv()
 		}
 		if err := st.Send(m); err != nil {
@@ -107,8 +117,19 @@ func (f *forwarder) send(m *shoalpb.WriteChunkRequest) {
 	}
 }
 
-// finish ends the stream downstream cleanly, so the next node seals.
-func (f *forwarder) finish() { f.send(nil) }
+// finish ends the stream downstream cleanly, so the next node seals. It
+// returns once the end is sent (or the forwarder has failed), so that
+// the caller's own seal cannot hold up the next node's.
+func (f *forwarder) finish() {
+	if f == nil {
+		return
+	}
+	f.send(nil)
+	select {
+	case <-f.closed:
+	case <-f.done:
+	}
+}
 
 // stop cancels the stream unless it already completed, and waits for the
 // forwarder. Idempotent.

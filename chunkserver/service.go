@@ -52,17 +52,19 @@ func (s *Server) WriteChunk(stream shoalpb.ChunkServer_WriteChunkServer) error {
 		return s.toStatus(err)
 	}
 	id := ChunkID(h.ChunkId)
-	w, err := s.store.Create(ctx, id, h.Version, h.BaseVersion, int64(h.BaseLength))
-	if err != nil {
-		return s.toStatus(fmt.Errorf("chunk %d version %d: create: %w", id, h.Version, err))
-	}
-	defer w.Abort() // a no-op once committed
-
+	// Start the next node first, so that the nodes of the chain create
+	// their replicas at the same time rather than one after the other.
+	// If the local create fails, stop cancels the stream downstream.
 	var fwd *forwarder
 	if len(h.Chain) > 0 {
 		fwd = s.forward(ctx, h)
 		defer fwd.stop()
 	}
+	w, err := s.store.Create(ctx, id, h.Version, h.BaseVersion, int64(h.BaseLength))
+	if err != nil {
+		return s.toStatus(fmt.Errorf("chunk %d version %d: create: %w", id, h.Version, err))
+	}
+	defer w.Abort() // a no-op once committed
 	write := func(m *shoalpb.WriteChunkRequest) error {
 		if err := validateData(m); err != nil {
 			return err

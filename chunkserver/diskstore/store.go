@@ -61,7 +61,30 @@ type Store struct {
 	// for one name.
 	building map[replicaKey]struct{}
 	closed   bool
+
+	// hmu guards the open-replica cache: handles, and every handle's
+	// refs. Lock order: mu before hmu (Close); never held across I/O
+	// other than closing a file.
+	hmu     sync.Mutex
+	handles map[replicaKey]*handle
+	// hgen counts deletes and evictions; a handle opened while it
+	// changed is not cached, so a deleted replica is never served from
+	// the cache.
+	hgen uint64
 }
+
+// handle is an open sealed replica with its parsed header, shared by
+// reads through the cache. Sealed replicas never change, so the header
+// stays valid; data and checksums are still read (and verified) from the
+// file on every read.
+type handle struct {
+	f    *os.File
+	h    header
+	refs int // the cache's reference and every reader's; guarded by Store.hmu
+}
+
+// maxHandles bounds the open-replica cache (one file descriptor each).
+const maxHandles = 256
 
 type replicaKey struct {
 	id      chunk.ID
@@ -98,6 +121,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		log:      log,
 		lock:     lock,
 		building: make(map[replicaKey]struct{}),
+		handles:  make(map[replicaKey]*handle),
 	}
 	s.bufs.New = func() any { b := make([]byte, bufSize); return &b }
 	if err := s.scan(); err != nil {
@@ -193,7 +217,76 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.hmu.Lock()
+	s.hgen++
+	for k := range s.handles {
+		s.evictLocked(k)
+	}
+	s.hmu.Unlock()
 	return s.lock.Close()
+}
+
+// acquire returns an open handle on sealed replica (id, version), from
+// the cache or freshly opened (and then cached). The caller must release
+// it.
+func (s *Store) acquire(id chunk.ID, version uint64) (*handle, error) {
+	key := replicaKey{id, version}
+	s.hmu.Lock()
+	if hd := s.handles[key]; hd != nil {
+		hd.refs++
+		s.hmu.Unlock()
+		return hd, nil
+	}
+	gen := s.hgen
+	s.hmu.Unlock()
+	f, h, err := s.open(id, version)
+	if err != nil {
+		return nil, err
+	}
+	hd := &handle{f: f, h: h, refs: 1}
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	if s.hgen == gen && s.handles[key] == nil {
+		for k := range s.handles {
+			if len(s.handles) < maxHandles {
+				break
+			}
+			s.evictLocked(k)
+		}
+		hd.refs++
+		s.handles[key] = hd
+	}
+	return hd, nil
+}
+
+func (s *Store) release(hd *handle) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	s.releaseLocked(hd)
+}
+
+func (s *Store) releaseLocked(hd *handle) {
+	hd.refs--
+	if hd.refs == 0 {
+		hd.f.Close()
+	}
+}
+
+// evictLocked drops key from the cache; readers holding it finish.
+func (s *Store) evictLocked(key replicaKey) {
+	if hd := s.handles[key]; hd != nil {
+		delete(s.handles, key)
+		s.releaseLocked(hd)
+	}
+}
+
+// forget drops (id, version) from the cache and keeps handles being
+// opened concurrently out of it.
+func (s *Store) forget(id chunk.ID, version uint64) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	s.hgen++
+	s.evictLocked(replicaKey{id, version})
 }
 
 func (s *Store) checkOpen() error {
@@ -235,6 +328,20 @@ func (s *Store) open(id chunk.ID, version uint64) (*os.File, header, error) {
 
 // Stat implements chunkserver.Store.
 func (s *Store) Stat(ctx context.Context, id chunk.ID, version uint64) (chunk.Info, error) {
+	if err := s.checkOpen(); err != nil {
+		return chunk.Info{}, err
+	}
+	hd, err := s.acquire(id, version)
+	if err != nil {
+		return chunk.Info{}, err
+	}
+	defer s.release(hd)
+	return hd.h.info(), nil
+}
+
+// statFile describes (id, version) from its file, bypassing the cache:
+// Walk reports what is on disk now.
+func (s *Store) statFile(id chunk.ID, version uint64) (chunk.Info, error) {
 	f, h, err := s.open(id, version)
 	if err != nil {
 		return chunk.Info{}, err
@@ -249,12 +356,15 @@ func (h header) info() chunk.Info {
 
 // ReadAt implements chunkserver.Store.
 func (s *Store) ReadAt(ctx context.Context, id chunk.ID, version uint64, p []byte, off int64) (int, error) {
-	f, h, err := s.open(id, version)
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	hd, err := s.acquire(id, version)
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
-	return s.readAt(f, h, p, off)
+	defer s.release(hd)
+	return s.readAt(hd.f, hd.h, p, off)
 }
 
 // readAt reads and verifies data from an open replica file.
@@ -309,11 +419,15 @@ func (s *Store) readAt(f *os.File, h header, p []byte, off int64) (int, error) {
 
 // Checksums implements chunkserver.Store.
 func (s *Store) Checksums(ctx context.Context, id chunk.ID, version uint64, first, count int) ([]uint32, error) {
-	f, h, err := s.open(id, version)
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	hd, err := s.acquire(id, version)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer s.release(hd)
+	f, h := hd.f, hd.h
 	if first < 0 || count < 0 {
 		return nil, fmt.Errorf("checksums [%d, +%d): %w", first, count, chunk.ErrInvalid)
 	}
@@ -334,6 +448,7 @@ func (s *Store) Delete(ctx context.Context, id chunk.ID, version uint64) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
+	s.forget(id, version)
 	path := ReplicaPath(s.root, id, version)
 	fi, err := os.Stat(path)
 	if err == nil {
@@ -363,7 +478,7 @@ func (s *Store) Walk(ctx context.Context, fn func(chunk.Info, error) error) erro
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			info, err := s.Stat(ctx, id, version)
+			info, err := s.statFile(id, version)
 			switch {
 			case err == nil:
 				err = fn(info, nil)
