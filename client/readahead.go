@@ -103,8 +103,9 @@ func (f *File) getPage(loc *chunkLoc, pOff int64, must bool) *page {
 	n := min(readPage, loc.length-pOff)
 	go func() {
 		defer f.wg.Done()
-		data := make([]byte, n)
-		err := f.readChunk(f.ctx, loc, pOff, data)
+		// A page is one ReadChunk of at most one data message: its
+		// buffer becomes the page, uncopied.
+		data, err := f.readFailoverBuf(f.ctx, loc, pOff, n, nil)
 		f.mu.Lock()
 		f.ra.fetching--
 		if err != nil && f.ra.pages[key] == pg {

@@ -174,43 +174,55 @@ func (f *File) readChunk(ctx context.Context, loc *chunkLoc, off int64, dst []by
 }
 
 func (f *File) readFailover(ctx context.Context, loc *chunkLoc, off int64, dst []byte) error {
+	_, err := f.readFailoverBuf(ctx, loc, off, int64(len(dst)), dst)
+	return err
+}
+
+// readFailoverBuf reads n bytes of the chunk at off from the first
+// replica that delivers them intact, into dst if it is not nil, else
+// into a buffer it returns (the received message's own, when one
+// message holds exactly the range: readahead pages take it as it is).
+func (f *File) readFailoverBuf(ctx context.Context, loc *chunkLoc, off, n int64, dst []byte) ([]byte, error) {
 	if len(loc.replicas) == 0 {
-		return eio("chunk %d v%d (index %d): no live replica", loc.chunkID, loc.version, loc.index)
+		return nil, eio("chunk %d v%d (index %d): no live replica", loc.chunkID, loc.version, loc.index)
 	}
 	var why []string
 	for _, r := range loc.replicas {
-		err := f.c.readReplica(ctx, r.addr, loc.chunkID, loc.version, off, dst)
+		b, err := f.c.readReplica(ctx, r.addr, loc.chunkID, loc.version, off, n, dst)
 		if err == nil {
-			return nil
+			return b, nil
 		}
 		if ctx.Err() != nil {
-			return ctxErr(ctx)
+			return nil, ctxErr(ctx)
 		}
 		if isGone(err) {
 			f.c.reportBad(loc.chunkID, loc.version, r.nodeID, err.Error())
 		}
 		why = append(why, fmt.Sprintf("%s: %v", r.addr, err))
 	}
-	return eio("chunk %d v%d (index %d) bytes [%d, %d): all %d replicas failed: %s",
-		loc.chunkID, loc.version, loc.index, off, off+int64(len(dst)), len(loc.replicas), strings.Join(why, "; "))
+	return nil, eio("chunk %d v%d (index %d) bytes [%d, %d): all %d replicas failed: %s",
+		loc.chunkID, loc.version, loc.index, off, off+n, len(loc.replicas), strings.Join(why, "; "))
 }
 
-// readReplica fills dst with bytes [off, off+len(dst)) of one replica,
-// verifying every block it receives against its CRC32C.
-func (c *Client) readReplica(ctx context.Context, addr string, chunkID, version uint64, off int64, dst []byte) error {
+// readReplica reads bytes [off, off+n) of one replica, verifying every
+// block it receives against its CRC32C, into dst (of length n) if it is
+// not nil. With a nil dst it returns a buffer of its own: the data of
+// the first message if that holds the whole range, so that no byte is
+// copied, else a new one.
+func (c *Client) readReplica(ctx context.Context, addr string, chunkID, version uint64, off, n int64, dst []byte) ([]byte, error) {
 	cs, err := c.pool.get(addr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RPCTimeout)
 	defer cancel()
 	stream, err := cs.ReadChunk(ctx, &shoalpb.ReadChunkRequest{
-		ChunkId: chunkID, Version: version, Offset: uint64(off), Length: uint64(len(dst)),
+		ChunkId: chunkID, Version: version, Offset: uint64(off), Length: uint64(n),
 	})
 	if err != nil {
-		return fromStatus(err)
+		return nil, fromStatus(err)
 	}
-	end := off + int64(len(dst))
+	end := off + n
 	got := off // bytes before got are filled
 	for got < end {
 		m, err := stream.Recv()
@@ -218,25 +230,31 @@ func (c *Client) readReplica(ctx context.Context, addr string, chunkID, version 
 			break
 		}
 		if err != nil {
-			return fromStatus(err)
+			return nil, fromStatus(err)
 		}
 		mo := int64(m.GetOffset())
 		if err := verifyBlocks(m.GetData(), m.GetCrcs()); err != nil {
-			return fmt.Errorf("%w (message at chunk offset %d)", err, mo)
+			return nil, fmt.Errorf("%w (message at chunk offset %d)", err, mo)
 		}
 		if mo > got {
-			return fmt.Errorf("%w: message at offset %d leaves a gap after %d", errShortReplica, mo, got)
+			return nil, fmt.Errorf("%w: message at offset %d leaves a gap after %d", errShortReplica, mo, got)
 		}
 		a, b := got, min(mo+int64(len(m.GetData())), end)
+		if dst == nil {
+			if mo == off && b == end {
+				return m.GetData()[:n], nil // one message holds it all: take it
+			}
+			dst = make([]byte, n)
+		}
 		if a < b {
 			copy(dst[a-off:b-off], m.GetData()[a-mo:b-mo])
 			got = b
 		}
 	}
 	if got < end {
-		return fmt.Errorf("%w: got bytes up to %d of [%d, %d)", errShortReplica, got, off, end)
+		return nil, fmt.Errorf("%w: got bytes up to %d of [%d, %d)", errShortReplica, got, off, end)
 	}
-	return nil
+	return dst, nil
 }
 
 // verifyBlocks checks data, a run of 64 KiB blocks (the last may be

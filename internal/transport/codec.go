@@ -1,0 +1,145 @@
+package transport
+
+import (
+	"google.golang.org/grpc/encoding"
+	_ "google.golang.org/grpc/encoding/proto" // registers the "proto" codec wrapped here
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	shoalpb "github.com/shoalfs/shoal/proto"
+)
+
+// codec is gRPC's proto codec, except that a ReadChunkResponse, the
+// message that carries chunk data to readers, is decoded with one copy
+// of its payload instead of three. gRPC hands a received message over
+// as a list of HTTP/2 frame buffers (16 KiB each); its proto codec first
+// copies them into one buffer, then proto.Unmarshal copies the data
+// field out of that, into a buffer it has zeroed. Here the data field is
+// copied once, straight from the frames.
+type codec struct {
+	proto encoding.CodecV2
+}
+
+func newCodec() encoding.CodecV2 {
+	return codec{proto: encoding.GetCodecV2("proto")}
+}
+
+func (c codec) Name() string { return c.proto.Name() }
+
+func (c codec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marshal(v) }
+
+func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
+	if m, ok := v.(*shoalpb.ReadChunkResponse); ok && decodeReadChunkResponse(data, m) {
+		return nil
+	}
+	return c.proto.Unmarshal(data, v)
+}
+
+// decodeReadChunkResponse decodes data into m when it has the layout
+// proto.Marshal gives it: the offset (field 1), then the data (field 2),
+// then the checksums (field 3, packed), each at most once. It reports
+// false, leaving m to the general decoder, for anything else.
+func decodeReadChunkResponse(data mem.BufferSlice, m *shoalpb.ReadChunkResponse) bool {
+	r := sliceReader{bufs: data}
+	// The head: the offset and the data field's tag and length, at most
+	// 1 + 10 + 1 + 10 bytes.
+	var head [22]byte
+	n := r.peek(head[:])
+	b := head[:n]
+	var offset uint64
+	if num, typ, l := protowire.ConsumeTag(b); l > 0 && num == 1 && typ == protowire.VarintType {
+		v, vl := protowire.ConsumeVarint(b[l:])
+		if vl < 0 {
+			return false
+		}
+		offset = v
+		b = b[l+vl:]
+	}
+	var payload []byte
+	if num, typ, l := protowire.ConsumeTag(b); l > 0 && num == 2 && typ == protowire.BytesType {
+		size, vl := protowire.ConsumeVarint(b[l:])
+		if vl < 0 || size > uint64(r.len()) {
+			return false
+		}
+		r.skip(n - len(b) + l + vl)
+		payload = make([]byte, size)
+		if r.read(payload) != int(size) {
+			return false
+		}
+	} else {
+		r.skip(n - len(b))
+	}
+	// The tail: the packed checksums, small.
+	rest := make([]byte, r.len())
+	r.read(rest)
+	var crcs []uint32
+	for len(rest) > 0 {
+		num, typ, l := protowire.ConsumeTag(rest)
+		if l < 0 || num != 3 || typ != protowire.BytesType || crcs != nil {
+			return false
+		}
+		packed, pl := protowire.ConsumeBytes(rest[l:])
+		if pl < 0 {
+			return false
+		}
+		crcs = make([]uint32, 0, len(packed)/4)
+		for len(packed) > 0 {
+			v, vl := protowire.ConsumeVarint(packed)
+			if vl < 0 || v > 0xffffffff {
+				return false
+			}
+			crcs = append(crcs, uint32(v))
+			packed = packed[vl:]
+		}
+		rest = rest[l+pl:]
+	}
+	m.Reset()
+	m.Offset, m.Data, m.Crcs = offset, payload, crcs
+	return true
+}
+
+// sliceReader reads a mem.BufferSlice front to back without joining it.
+type sliceReader struct {
+	bufs mem.BufferSlice
+	i    int // current buffer
+	off  int // in it
+}
+
+func (r *sliceReader) len() int {
+	n := 0
+	for j := r.i; j < len(r.bufs); j++ {
+		n += r.bufs[j].Len()
+	}
+	return n - r.off
+}
+
+// peek copies up to len(p) bytes without consuming them.
+func (r *sliceReader) peek(p []byte) int {
+	c := *r
+	return c.read(p)
+}
+
+func (r *sliceReader) read(p []byte) int {
+	n := 0
+	for n < len(p) && r.i < len(r.bufs) {
+		b := r.bufs[r.i].ReadOnlyData()[r.off:]
+		k := copy(p[n:], b)
+		n += k
+		r.off += k
+		if r.off == r.bufs[r.i].Len() {
+			r.i, r.off = r.i+1, 0
+		}
+	}
+	return n
+}
+
+func (r *sliceReader) skip(n int) {
+	for n > 0 && r.i < len(r.bufs) {
+		k := min(n, r.bufs[r.i].Len()-r.off)
+		n -= k
+		r.off += k
+		if r.off == r.bufs[r.i].Len() {
+			r.i, r.off = r.i+1, 0
+		}
+	}
+}

@@ -1,0 +1,75 @@
+package transport
+
+import (
+	"bytes"
+	"testing"
+
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
+
+	shoalpb "github.com/shoalfs/shoal/proto"
+)
+
+// split cuts b into buffers of at most n bytes, as HTTP/2 frames do.
+func split(b []byte, n int) mem.BufferSlice {
+	var out mem.BufferSlice
+	for len(b) > 0 {
+		k := min(n, len(b))
+		out = append(out, mem.SliceBuffer(b[:k]))
+		b = b[k:]
+	}
+	return out
+}
+
+func TestCodecReadChunkResponse(t *testing.T) {
+	data := make([]byte, 200_000)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	cases := []struct {
+		name string
+		msg  *shoalpb.ReadChunkResponse
+	}{
+		{"full", &shoalpb.ReadChunkResponse{Offset: 1 << 40, Data: data, Crcs: []uint32{1, 0xffffffff, 3, 4}}},
+		{"offset zero", &shoalpb.ReadChunkResponse{Data: data[:10], Crcs: []uint32{7}}},
+		{"no data", &shoalpb.ReadChunkResponse{Offset: 5}},
+		{"empty", &shoalpb.ReadChunkResponse{}},
+	}
+	c := newCodec()
+	for _, tc := range cases {
+		for _, frame := range []int{1, 3, 16384, 1 << 20} {
+			wire, err := proto.Marshal(tc.msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got shoalpb.ReadChunkResponse
+			got.Crcs = []uint32{99} // must be reset
+			if err := c.Unmarshal(split(wire, frame), &got); err != nil {
+				t.Fatalf("%s, frames of %d: %v", tc.name, frame, err)
+			}
+			if got.Offset != tc.msg.Offset || !bytes.Equal(got.Data, tc.msg.Data) || len(got.Crcs) != len(tc.msg.Crcs) {
+				t.Fatalf("%s, frames of %d: got offset %d, %d bytes, crcs %v; want %d, %d, %v", tc.name, frame,
+					got.Offset, len(got.Data), got.Crcs, tc.msg.Offset, len(tc.msg.Data), tc.msg.Crcs)
+			}
+			for i := range got.Crcs {
+				if got.Crcs[i] != tc.msg.Crcs[i] {
+					t.Fatalf("%s: crcs %v, want %v", tc.name, got.Crcs, tc.msg.Crcs)
+				}
+			}
+		}
+	}
+}
+
+// A message in another field order falls back to the general decoder.
+func TestCodecReadChunkResponseOtherOrder(t *testing.T) {
+	want := &shoalpb.ReadChunkResponse{Offset: 9, Data: []byte("abc"), Crcs: []uint32{5}}
+	crcs, _ := proto.Marshal(&shoalpb.ReadChunkResponse{Crcs: want.Crcs})
+	rest, _ := proto.Marshal(&shoalpb.ReadChunkResponse{Offset: want.Offset, Data: want.Data})
+	var got shoalpb.ReadChunkResponse
+	if err := newCodec().Unmarshal(split(append(crcs, rest...), 2), &got); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(&got, want) {
+		t.Fatalf("got %v, want %v", &got, want)
+	}
+}
