@@ -35,7 +35,10 @@
 //   - Commits go to the manager in seal order, batched: the ready sealed
 //     generations at the head of the queue go in one CommitChunks, which
 //     names the replicas that acknowledged (the healer tops up the rest)
-//     and raises the file size. A commit refused as STALE_VERSION (another
+//     and raises the file size. It sets the file's mtime to the time of
+//     the commit, unless File.SetMtime was called after the last write
+//     (utimens on an open file): then to that time, so a utimens does not
+//     have to wait for the data it follows. A commit refused as STALE_VERSION (another
 //     writer committed the chunk first) is redone alone: the generation is
 //     written again on the new version and committed; last writer wins,
 //     per byte.

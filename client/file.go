@@ -46,11 +46,47 @@ type File struct {
 	werr     error             // the first failed write; reported by Sync and Close
 	closed   bool
 	ra       readahead
+	// mtime, when not 0, is the modification time (ns) commits set
+	// instead of the time of the commit: the caller set it (SetMtime)
+	// after its last write. The next write clears it.
+	mtime int64
+
+	// commitMu is held across each CommitChunks call (only commitLoop
+	// makes them, one at a time), so that SetMtime can wait out a
+	// commit that was built before it. Lock order: commitMu, then mu.
+	commitMu sync.Mutex
 }
 
 // Open opens the regular file ino for reading and writing, fetching its
 // layout afresh (close-to-open consistency). The caller must Close it.
 func (c *Client) Open(ctx context.Context, ino Ino) (*File, error) {
+	f, cancel := c.newFile(ino)
+	attr, err := f.fetchLayout(ctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return f.opened(attr, cancel)
+}
+
+// OpenCreated opens a regular file whose attributes a Create call just
+// returned. An empty file has an empty layout, so it is opened without
+// asking the manager (a file of any other size is opened as Open
+// does): for a newly created file, creating and opening it is one round
+// trip. The caller must Close it.
+func (c *Client) OpenCreated(ctx context.Context, attr Attr) (*File, error) {
+	if attr.Size != 0 {
+		return c.Open(ctx, attr.Ino)
+	}
+	f, cancel := c.newFile(attr.Ino)
+	f.layout = make(map[uint64]*chunkLoc)
+	f.layoutOK = true
+	f.layoutAt = time.Now()
+	f.layoutV++
+	return f.opened(attr, cancel)
+}
+
+func (c *Client) newFile(ino Ino) (*File, context.CancelFunc) {
 	ctx2, cancel := context.WithCancel(c.ctx)
 	f := &File{
 		c:      c,
@@ -62,11 +98,12 @@ func (c *Client) Open(ctx context.Context, ino Ino) (*File, error) {
 		sealed: make(map[uint64][]*gen),
 	}
 	f.ra.pages = make(map[pageKey]*page)
-	attr, err := f.fetchLayout(ctx)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
+	return f, cancel
+}
+
+// opened finishes opening f, whose attributes are attr.
+func (f *File) opened(attr Attr, cancel context.CancelFunc) (*File, error) {
+	c, ino := f.c, f.ino
 	if attr.IsDir() {
 		cancel()
 		return nil, opErr("open", inoPath(ino), syscall.EISDIR)
@@ -162,6 +199,35 @@ func (f *File) Sync(ctx context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.werr
+}
+
+// SetMtime prepares for the caller to set the file's modification time
+// to t with SetAttr after writing: commits of what was written before
+// the call will set t rather than the time they happen, until the next
+// write. It waits for a commit already under way (which would set its
+// own time), and starts sending what is buffered, without waiting for
+// it: so setting times no longer costs a Sync, and a later Sync or Close
+// finds the data on its way. A t that commits cannot carry (the epoch,
+// which CommitChunks reads as "now") is handled by a Sync instead.
+func (f *File) SetMtime(ctx context.Context, t time.Time) error {
+	ns := t.UnixNano()
+	if ns == 0 {
+		return f.Sync(ctx)
+	}
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return f.errClosed("utimens")
+	}
+	f.mtime = ns
+	for _, g := range f.open {
+		f.sealLocked(g)
+	}
+	werr := f.werr
+	f.mu.Unlock()
+	f.commitMu.Lock()
+	f.commitMu.Unlock() //nolint:staticcheck // an empty critical section: wait for the commit in flight
+	return werr
 }
 
 // Close syncs the file, then stops its goroutines and releases it. It

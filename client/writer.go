@@ -102,6 +102,7 @@ func (f *File) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
 		done += int(n)
 	}
 	f.wend = max(f.wend, off+int64(len(p)))
+	f.mtime = 0 // commits set the time they happen again
 	return len(p), nil
 }
 
@@ -488,7 +489,15 @@ func (f *File) commitBatch(batch []*gen) {
 
 // commit sends one CommitChunks for gens.
 func (f *File) commit(gens []*gen) error {
-	req := &shoalpb.CommitChunksRequest{Ino: uint64(f.ino), MtimeNs: time.Now().UnixNano()}
+	f.commitMu.Lock()
+	defer f.commitMu.Unlock()
+	f.mu.Lock()
+	mtime := f.mtime
+	f.mu.Unlock()
+	if mtime == 0 {
+		mtime = time.Now().UnixNano()
+	}
+	req := &shoalpb.CommitChunksRequest{Ino: uint64(f.ino), MtimeNs: mtime}
 	for _, g := range gens {
 		c := &shoalpb.ChunkCommit{
 			Index:   g.index,

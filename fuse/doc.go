@@ -37,7 +37,11 @@
 //
 // All handles of one inode in a mount share one client.File (openFile),
 // so what one handle wrote and the client still buffers, another handle
-// reads, and the size the kernel sees includes it. The client buffers
+// reads, and the size the kernel sees includes it. A file made by CREATE
+// is opened from the attributes the create returned (an empty file has
+// no layout to fetch), so create-and-open is one manager call. Setting
+// the mtime of an open file (utimens) tells its client.File the time to
+// commit with (File.SetMtime) instead of syncing it first. The client buffers
 // writes (within its WriteBuffer budget); Flush (every close(2)) and
 // Fsync commit them durably; the last Release closes the client.File.
 // O_APPEND writes go at the client's idea of the size, not the

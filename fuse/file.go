@@ -99,8 +99,10 @@ func (fs *fileSystem) fillAttr(out *gofuse.Attr, a client.Attr) {
 }
 
 // acquire returns the inode's openFile with one more reference, opening
-// a client.File if no handle has it open.
-func (fs *fileSystem) acquire(ctx context.Context, ino client.Ino) (*openFile, error) {
+// a client.File if no handle has it open. created, if not nil, is the
+// attributes a Create call just returned for ino (which spare the
+// manager a layout fetch for a new, empty file).
+func (fs *fileSystem) acquire(ctx context.Context, ino client.Ino, created *client.Attr) (*openFile, error) {
 	for {
 		fs.mu.Lock()
 		if of := fs.files[ino]; of != nil {
@@ -121,7 +123,13 @@ func (fs *fileSystem) acquire(ctx context.Context, ino client.Ino) (*openFile, e
 		fs.busy[ino] = ch
 		fs.mu.Unlock()
 
-		f, err := fs.c.Open(ctx, ino)
+		var f *client.File
+		var err error
+		if created != nil {
+			f, err = fs.c.OpenCreated(ctx, *created)
+		} else {
+			f, err = fs.c.Open(ctx, ino)
+		}
 
 		fs.mu.Lock()
 		delete(fs.busy, ino)
@@ -230,10 +238,20 @@ func (fs *fileSystem) settleRemoved(ctx context.Context, pinned *openFile, ino c
 	fs.release(ctx, pinned)
 }
 
-// open opens a handle on ino for a kernel OPEN or CREATE.
+// open opens a handle on ino for a kernel OPEN.
 func (fs *fileSystem) open(ctx context.Context, ino client.Ino, flags uint32, mayTruncate bool) (*handle, syscall.Errno) {
+	return fs.openWith(ctx, ino, nil, flags, mayTruncate)
+}
+
+// openCreated opens a handle for a kernel CREATE on the file a Create
+// call returned.
+func (fs *fileSystem) openCreated(ctx context.Context, a client.Attr, flags uint32) (*handle, syscall.Errno) {
+	return fs.openWith(ctx, a.Ino, &a, flags, a.Size > 0)
+}
+
+func (fs *fileSystem) openWith(ctx context.Context, ino client.Ino, created *client.Attr, flags uint32, mayTruncate bool) (*handle, syscall.Errno) {
 	ctx = mutating(ctx)
-	of, err := fs.acquire(ctx, ino)
+	of, err := fs.acquire(ctx, ino, created)
 	if err != nil {
 		return nil, fs.errno(err, "open", ino, "")
 	}

@@ -129,8 +129,10 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *gofuse.SetAtt
 	ctx = mutating(ctx)
 	ino := n.ino()
 	// An open file's buffered writes and size live in its client.File:
-	// truncate through it, and settle its data before setting times, so
-	// that a later commit cannot move the mtime a caller just set.
+	// truncate through it, and tell it about a new mtime, so that a
+	// later commit of data written before cannot move the mtime a
+	// caller just set (commits set the modification time; they leave
+	// the access time alone).
 	var of *openFile
 	if h, ok := f.(*handle); ok {
 		of = h.of
@@ -163,9 +165,9 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *gofuse.SetAtt
 			s.Size, changed = &size, true
 		}
 	}
-	if of != nil && (s.Atime != nil || s.Mtime != nil) {
-		if err := of.f.Sync(ctx); err != nil {
-			return n.fs.errno(err, "sync before utimens", ino, "")
+	if of != nil && s.Mtime != nil {
+		if err := of.f.SetMtime(ctx, *s.Mtime); err != nil {
+			return n.fs.errno(err, "utimens", ino, "")
 		}
 	}
 	var a client.Attr
@@ -205,7 +207,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		}
 		return nil, nil, 0, syscall.EEXIST
 	}
-	h, errno := n.fs.open(ctx, a.Ino, flags, a.Size > 0)
+	h, errno := n.fs.openCreated(ctx, a, flags)
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
