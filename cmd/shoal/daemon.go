@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sync/errgroup"
 )
 
 // daemon is a running unit of internal/cluster as the commands see it.
@@ -23,41 +22,45 @@ type daemon interface {
 // serveDaemon runs d until ctx ends (SIGINT/SIGTERM) or d fails, serving
 // the debug HTTP endpoint on httpAddr if it is set, then stops d cleanly.
 func serveDaemon(ctx context.Context, log *logrus.Entry, d daemon, httpAddr string) error {
-	g, ctx := errgroup.WithContext(ctx)
 	if httpAddr != "" {
-		lis, err := net.Listen("tcp", httpAddr)
+		stop, err := serveDebug(log, httpAddr)
 		if err != nil {
-			d.Stop()
-			return fmt.Errorf("--http %s: %w", httpAddr, err)
+			return errors.Join(err, d.Stop())
 		}
-		srv := &http.Server{Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
-		log.WithField("http", lis.Addr().String()).Info("debug endpoint serving /debug/pprof/")
-		g.Go(func() error {
-			if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		})
-		g.Go(func() error {
-			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			return srv.Shutdown(sctx)
-		})
+		defer stop()
 	}
-	g.Go(func() error {
-		select {
-		case <-ctx.Done():
-			log.Info("shutting down")
-		case <-d.Done():
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case <-d.Done():
+	}
+	err := errors.Join(d.Err(), d.Stop())
+	if err == nil {
+		log.Info("stopped cleanly")
+	}
+	return err
+}
+
+// serveDebug serves the debug endpoint (/debug/pprof/) on addr until
+// the returned stop is called.
+func serveDebug(log *logrus.Entry, addr string) (stop func(), err error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--http %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
+	log.WithField("http", lis.Addr().String()).Info("debug endpoint serving /debug/pprof/")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+			log.WithError(err).Warn("debug endpoint")
 		}
-		err := errors.Join(d.Err(), d.Stop())
-		if err == nil {
-			log.Info("stopped cleanly")
-		}
-		return err
-	})
-	return g.Wait()
+	}()
+	return func() {
+		srv.Close()
+		<-done
+	}, nil
 }
 
 func debugMux() *http.ServeMux {

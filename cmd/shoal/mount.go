@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/shoalfs/shoal/client"
@@ -23,9 +24,12 @@ func runMount(ctx context.Context, e env, args []string) error {
 	fs.DurationVar(&o.NegativeTimeout, "negative-timeout", o.NegativeTimeout, "how long the kernel caches missing names")
 	wb := sizeValue(client.DefaultWriteBuffer)
 	fs.Var(&wb, "write-buffer", "memory for written data not yet on chunkservers, across open files")
+	memLimit := sizeValue(0)
+	fs.Var(&memLimit, "memory-limit", "soft limit for the Go heap (GOMEMLIMIT); 0: the write buffer plus 96MiB")
 	opTimeout := fs.Duration("op-timeout", client.DefaultOpTimeout, "an operation the cluster does not answer within this fails with EIO")
 	fs.DurationVar(&o.UnmountTimeout, "unmount-timeout", o.UnmountTimeout, "on exit, how long a busy mount may stay in use after it is detached before its connection is aborted")
 	fs.BoolVar(&o.Debug, "debug", false, "log every FUSE request and reply (needs --log-level debug)")
+	httpAddr := fs.String("http", "", "serve /debug/pprof/ on this address (off when empty)")
 	lf := addLogFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -57,6 +61,14 @@ func runMount(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("%w: mount: %v", errUsage, err)
 	}
 
+	// Written data sits in the write buffer until it is committed; with
+	// Go's default GC pacing the heap grows to twice that before a
+	// collection. A soft limit keeps the mount's memory near its budget.
+	if memLimit == 0 {
+		memLimit = sizeValue(int64(wb) + 96<<20)
+	}
+	debug.SetMemoryLimit(int64(memLimit))
+
 	cfg := client.DefaultConfig()
 	cfg.Manager = *manager
 	cfg.OpTimeout = *opTimeout
@@ -84,6 +96,14 @@ func runMount(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("mount: manager %s: %w", *manager, err)
 	}
 	log.WithField("manager", *manager).WithField("mountpoint", mountpoint).Info("serving; Ctrl-C or SIGTERM unmounts")
+	if *httpAddr != "" {
+		stop, err := serveDebug(log, *httpAddr)
+		if err != nil {
+			srv.Unmount()
+			return fmt.Errorf("mount: %w", err)
+		}
+		defer stop()
+	}
 	select {
 	case <-ctx.Done():
 		log.Info("signal received: committing open files and unmounting")
