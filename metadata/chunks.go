@@ -130,7 +130,7 @@ func (m *Manager) AllocateChunk(ctx context.Context, ino Ino, index uint64, excl
 		for _, n := range placement.Choose(m.candidatesLocked(now), placement.Request{N: m.cfg.Replication, Exclude: exclude}) {
 			nd := m.cl.nodes[n.ID]
 			alloc.Targets = append(alloc.Targets, Location{NodeID: n.ID, Addr: nd.rec.Addr})
-			nd.used += uint64(a.ChunkSize) // until its next heartbeat; see node.used
+			nd.placed += uint64(a.ChunkSize) // until its next report; see node.placed
 		}
 		if len(alloc.Targets) < minReplicas {
 			return Allocation{}, fmt.Errorf("metadata: allocate chunk %d of %d: %d chunkservers available, need %d: %w",

@@ -298,3 +298,17 @@ func TestAllocationsSpreadBetweenHeartbeats(t *testing.T) {
 		}
 	}
 }
+
+// Estimates of recent allocations never make the cluster look full: far
+// more chunks than fit at the full chunk size can be allocated between
+// two heartbeats when the files are small (an untar).
+func TestManySmallAllocationsBetweenHeartbeats(t *testing.T) {
+	m, _ := newManager(t)
+	registerNodes(t, m, 3, 1) // 1 GiB each; chunk size 1 MiB
+	f := mustCreate(t, m, RootIno, "f", 0o644)
+	for i := range uint64(3000) { // 3000 x 1 MiB x 3 replicas > 3 GiB
+		if _, err := m.AllocateChunk(context.Background(), f.Ino, i, nil); err != nil {
+			t.Fatalf("allocation %d: %v", i, err)
+		}
+	}
+}

@@ -47,11 +47,13 @@ type node struct {
 	id  string
 	rec nodeRecord // persisted identity; rec.Capacity is the last reported
 
-	// used is the node's last reported usage plus the chunks allocated on
-	// it since, so that a burst of writes between two heartbeats spreads
-	// over the nodes instead of piling onto the ones that looked emptiest.
-	// The next heartbeat replaces it with the real figure.
-	used       uint64
+	used uint64 // as last reported
+	// placed estimates the bytes allocated on the node since its last
+	// report (a chunk size per allocation), so that a burst of writes
+	// between two heartbeats spreads over the nodes instead of piling onto
+	// the ones that looked emptiest. It orders placement only and never
+	// counts as used space; every report resets it.
+	placed     uint64
 	lastSeen   time.Time // last register or heartbeat; zero if none since Open
 	registered bool      // a full report was taken since Open or since it was last found dead
 	dead       bool      // last liveness verdict, for logging transitions
@@ -250,7 +252,7 @@ func (m *Manager) candidatesLocked(now time.Time) []placement.Node {
 	out := make([]placement.Node, 0, len(m.cl.byIdx))
 	for _, n := range m.cl.byIdx {
 		if m.aliveLocked(n, now) && !n.rec.Draining {
-			out = append(out, placement.Node{ID: n.id, Rack: n.rec.Rack, Used: n.used, Capacity: n.rec.Capacity})
+			out = append(out, placement.Node{ID: n.id, Rack: n.rec.Rack, Used: n.used, Capacity: n.rec.Capacity, Pending: n.placed})
 		}
 	}
 	return out

@@ -53,7 +53,7 @@ func (m *Manager) Register(ctx context.Context, args RegisterArgs) (string, erro
 	defer m.mu.Unlock()
 	n := m.cl.addNode(id, rec)
 	n.rec = rec
-	n.used = args.Used
+	n.used, n.placed = args.Used, 0
 	n.lastSeen = now
 	n.registered = true
 	n.dead = false
@@ -89,7 +89,7 @@ func (m *Manager) Heartbeat(ctx context.Context, args HeartbeatArgs) (HeartbeatR
 		return HeartbeatReply{Reregister: true}, nil
 	}
 	n.lastSeen = now
-	n.used = args.Used
+	n.used, n.placed = args.Used, 0
 	n.rec.Capacity = args.Capacity
 	for _, r := range args.Removed {
 		m.cl.removeReplica(r.Chunk, n, r.Version)

@@ -10,6 +10,11 @@ type Node struct {
 	Rack     string
 	Used     uint64 // bytes used
 	Capacity uint64 // bytes offered
+	// Pending estimates bytes placed on the node since Used was measured.
+	// It orders nodes (a burst of placements spreads out) but does not
+	// count against free space: an estimate must never make a node with
+	// room look full.
+	Pending uint64
 }
 
 // free returns the bytes still free on n.
@@ -20,12 +25,13 @@ func (n Node) free() uint64 {
 	return n.Capacity - n.Used
 }
 
-// fullness is used/capacity; a node without capacity counts as full.
+// fullness is (used+pending)/capacity; a node without capacity counts as
+// full.
 func (n Node) fullness() float64 {
 	if n.Capacity == 0 {
 		return 1
 	}
-	return float64(n.Used) / float64(n.Capacity)
+	return float64(n.Used+n.Pending) / float64(n.Capacity)
 }
 
 // Request says how many nodes to choose and what to avoid.

@@ -139,3 +139,19 @@ func TestChoose(t *testing.T) {
 		})
 	}
 }
+
+// Pending orders nodes but never makes a node with room ineligible.
+func TestChoosePending(t *testing.T) {
+	nodes := []Node{
+		{ID: "a", Rack: "r", Used: 0, Capacity: 100, Pending: 1 << 40},
+		{ID: "b", Rack: "r", Used: 10, Capacity: 100},
+	}
+	got := Choose(nodes, Request{N: 1})
+	if len(got) != 1 || got[0].ID != "b" {
+		t.Fatalf("Choose = %v, want b: a's pending placements make it fuller", got)
+	}
+	got = Choose(nodes, Request{N: 2})
+	if len(got) != 2 {
+		t.Fatalf("Choose(2) = %v: a node with free space but a large estimate was dropped", got)
+	}
+}
