@@ -39,6 +39,7 @@ rss_pids=()
 
 log() { printf '%s  %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
+. "$top/scripts/lib.sh"
 
 cleanup() {
   local rc=$?
@@ -61,22 +62,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-until_ok() {
-  local max=$1 what=$2; shift 2
-  local deadline=$((SECONDS + max))
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || die "timed out waiting for $what"
-    sleep 0.2
-  done
-}
 
 now() { date +%s.%N; }
 # rate N START END: N per second between two `now` stamps.
 rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.1f", n / (b - a) }'; }
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null \
-  || echo $((20000 + RANDOM % 20000)); }
-mounted() { grep -qs " $1 " /proc/mounts; }
 # http_flag NAME: an --http flag on a free port when PPROF is set.
 http_flag() {
   [ -n "${PPROF:-}" ] || { echo "--http="; return; }
@@ -105,7 +95,7 @@ for i in 0 1 2; do
   "$shoal" chunkserver --data "$work/cs$i" --listen "127.0.0.1:$(free_port)" "$(http_flag "chunkserver $i")" --log-level warn >"$work/cs$i.log" 2>&1 &
   pids+=($!); cs_pids+=($!)
 done
-until_ok 30 "3 live chunkservers" sh -c "[ \$(\"$shoal\" status | awk '\$4 == \"live\"' | wc -l) -eq 3 ]"
+until_ok 30 "3 live chunkservers" live 3
 "$shoal" mount "$(http_flag mount)" --write-buffer "${WRITE_BUFFER_MIB}MiB" "$work/shoal-mnt" >"$work/mount.log" 2>&1 &
 mount_pid=$!; pids+=($!); mounts+=("$work/shoal-mnt")
 until_ok 20 "the shoal mount" mounted "$work/shoal-mnt"

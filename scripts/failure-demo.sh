@@ -22,6 +22,7 @@ mount_pid=
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf '\nFAILED: %s\n' "$*" >&2; exit 1; }
+. "$top/scripts/lib.sh"
 
 cleanup() {
   local rc=$?
@@ -44,18 +45,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# until SECONDS_MAX WHAT CMD...: run CMD every half second until it succeeds.
-until_ok() {
-  local max=$1 what=$2; shift 2
-  local deadline=$((SECONDS + max))
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || die "timed out after ${max}s waiting for $what"
-    sleep 0.5
-  done
-}
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null \
-  || echo $((20000 + RANDOM % 20000)); }
 
 if [ -n "${SHOAL:-}" ]; then
   shoal=$SHOAL
@@ -80,8 +70,6 @@ for i in 0 1 2 3; do
   pids+=($!); cs_pid[$i]=$!; cs_addr[$i]=$addr
   echo "chunkserver $i: pid ${cs_pid[$i]} on $addr"
 done
-# live N: exactly N chunkservers are live (evaluated afresh on every poll).
-live() { [ "$("$shoal" status | awk '$4 == "live"' | wc -l)" -eq "$1" ]; }
 until_ok 30 "4 live chunkservers" live 4
 "$shoal" status
 
