@@ -280,7 +280,7 @@ func TestUnmountBusy(t *testing.T) {
 	default:
 		t.Fatal("serve loop still running after Unmount")
 	}
-	if mounted(t, mnt) {
+	if fusetest.Mounted(t, mnt) {
 		t.Fatalf("%s is still a mountpoint after Unmount", mnt)
 	}
 	if _, err := f.Write([]byte("late")); err == nil {
@@ -291,19 +291,4 @@ func TestUnmountBusy(t *testing.T) {
 		t.Fatalf("after unmount the client reads %d bytes, want the %d written", len(got), len(data))
 	}
 	c.WaitHealthy()
-}
-
-// mounted reports whether dir is a mountpoint (per /proc/self/mountinfo).
-func mounted(t *testing.T, dir string) bool {
-	t.Helper()
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
-			return true
-		}
-	}
-	return false
 }

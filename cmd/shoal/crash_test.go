@@ -26,7 +26,7 @@ func TestMountKill9KeepsFsynced(t *testing.T) {
 		// A killed FUSE server leaves its mountpoint dead until unmounted.
 		syscall.Unmount(mnt, syscall.MNT_DETACH)
 	})
-	waitFor(t, "the mount", func() (bool, error) { return isMounted(t, mnt), nil })
+	waitFor(t, "the mount", func() (bool, error) { return fusetest.Mounted(t, mnt), nil })
 
 	if err := os.Mkdir(filepath.Join(mnt, "dir"), 0o750); err != nil {
 		t.Fatal(err)

@@ -76,7 +76,7 @@ func TestMountCommand(t *testing.T) {
 			t.Fatalf("shoal mount exited: %v\n%s", p.err, p.out.String())
 		default:
 		}
-		return isMounted(t, mnt), nil
+		return fusetest.Mounted(t, mnt), nil
 	})
 	data := bytes.Repeat([]byte("through the command "), 100000)
 	if err := os.MkdirAll(filepath.Join(mnt, "d"), 0o755); err != nil {
@@ -86,7 +86,7 @@ func TestMountCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.stop()
-	if isMounted(t, mnt) {
+	if fusetest.Mounted(t, mnt) {
 		t.Fatalf("%s still mounted after SIGTERM", mnt)
 	}
 	var got bytes.Buffer
@@ -109,7 +109,7 @@ func TestMountCommandBusy(t *testing.T) {
 	c := clustertest.New(t, clustertest.Options{})
 	mnt := t.TempDir()
 	p := startProc(t, "mount", "mount", "--manager", c.ManagerAddr(), "--unmount-timeout", "1s", mnt)
-	waitFor(t, "the mount", func() (bool, error) { return isMounted(t, mnt), nil })
+	waitFor(t, "the mount", func() (bool, error) { return fusetest.Mounted(t, mnt), nil })
 	f, err := os.Create(filepath.Join(mnt, "open"))
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +120,7 @@ func TestMountCommandBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.stop()
-	if isMounted(t, mnt) {
+	if fusetest.Mounted(t, mnt) {
 		t.Fatalf("%s still mounted after SIGTERM", mnt)
 	}
 	f.Close()
@@ -133,19 +133,4 @@ func TestMountCommandBusy(t *testing.T) {
 	if !bytes.Equal(got.Bytes(), data) {
 		t.Fatalf("the cluster has %d bytes of the open file, want %d", got.Len(), len(data))
 	}
-}
-
-// isMounted reports whether dir is a mountpoint (per /proc/self/mountinfo).
-func isMounted(t *testing.T, dir string) bool {
-	t.Helper()
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
-			return true
-		}
-	}
-	return false
 }

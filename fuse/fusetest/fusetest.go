@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -126,4 +127,19 @@ func MountConfig(t testing.TB, cfg client.Config, o fuse.Options) (string, *fuse
 		c.Close()
 	})
 	return mnt, srv
+}
+
+// Mounted reports whether dir is a mountpoint (per /proc/self/mountinfo).
+func Mounted(t testing.TB, dir string) bool {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+			return true
+		}
+	}
+	return false
 }
