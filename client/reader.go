@@ -73,15 +73,37 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 		return 0, nil
 	}
 	n, err, again := f.readOnce(ctx, p, off, false)
-	if again {
-		// The cached layout may be out of date: fetch it and try once more.
-		n, err, _ = f.readOnce(ctx, p, off, true)
+	if !again {
+		return n, err
 	}
-	return n, err
+	// The cached layout may be out of date, or every replica may be
+	// unreachable for now (chunkservers restarting, a node not yet
+	// declared dead): fetch the layout again and retry, backing off, until
+	// the op timeout.
+	deadline := time.Now().Add(f.c.cfg.OpTimeout)
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		n, err, again = f.readOnce(ctx, p, off, true)
+		if !again {
+			return n, err
+		}
+		if time.Now().Add(wait).After(deadline) {
+			f.log.WithError(err).WithField("offset", off).Warn("read failed on every replica until the op timeout")
+			return n, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, opErr("read", inoPath(f.ino), ctxErr(ctx))
+		case <-t.C:
+		}
+	}
 }
 
 // readOnce is one ReadAt with the layout as cached (fresh: fetched
-// first). again says that a fresh layout might do better.
+// first). again says that trying again, with a fresh layout, might do
+// better: no replica of some chunk delivered, or (with a cached layout)
+// the file seemed to end early.
 func (f *File) readOnce(ctx context.Context, p []byte, off int64, fresh bool) (n int, err error, again bool) {
 	f.mu.Lock()
 	if f.closed {
@@ -124,7 +146,10 @@ func (f *File) readOnce(ctx context.Context, p []byte, off int64, fresh bool) (n
 			err = f.readChunk(ctx, pc.loc, pc.chunkOff, dst[:pc.dataN])
 		}
 		if err != nil {
-			return 0, opErr("read", inoPath(f.ino), err), ctx.Err() == nil && !fresh
+			// A fresh layout may list other replicas; past that, only
+			// unreachable replicas are worth waiting for.
+			again := ctx.Err() == nil && (!fresh || !errors.Is(err, errReplicasBad))
+			return 0, opErr("read", inoPath(f.ino), err), again
 		}
 	}
 	overlay(buf, off, ov)
@@ -187,6 +212,7 @@ func (f *File) readFailoverBuf(ctx context.Context, loc *chunkLoc, off, n int64,
 		return nil, eio("chunk %d v%d (index %d): no live replica", loc.chunkID, loc.version, loc.index)
 	}
 	var why []string
+	unreachable := false
 	for _, r := range loc.replicas {
 		b, err := f.c.readReplica(ctx, r.addr, loc.chunkID, loc.version, off, n, dst)
 		if err == nil {
@@ -197,12 +223,23 @@ func (f *File) readFailoverBuf(ctx context.Context, loc *chunkLoc, off, n int64,
 		}
 		if isGone(err) {
 			f.c.reportBad(loc.chunkID, loc.version, r.nodeID, err.Error())
+		} else {
+			unreachable = true
 		}
 		why = append(why, fmt.Sprintf("%s: %v", r.addr, err))
 	}
-	return nil, eio("chunk %d v%d (index %d) bytes [%d, %d): all %d replicas failed: %s",
+	err := eio("chunk %d v%d (index %d) bytes [%d, %d): all %d replicas failed: %s",
 		loc.chunkID, loc.version, loc.index, off, off+n, len(loc.replicas), strings.Join(why, "; "))
+	if !unreachable {
+		err = fmt.Errorf("%w (%w)", err, errReplicasBad)
+	}
+	return nil, err
 }
+
+// errReplicasBad marks a read that every replica answered, each with
+// missing or corrupt data: waiting will not help, unlike a read whose
+// replicas could not be reached.
+var errReplicasBad = errors.New("every replica is missing or corrupt")
 
 // readReplica reads bytes [off, off+n) of one replica, verifying every
 // block it receives against its CRC32C, into dst (of length n) if it is

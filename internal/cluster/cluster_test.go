@@ -11,6 +11,7 @@ import (
 	"path"
 	"syscall"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -274,4 +275,36 @@ func TestFullDisk(t *testing.T) {
 	mustEqual(t, "a file written after freeing space", get(t, cl, "/small"), small)
 	mustEqual(t, "the file stored before, again", get(t, cl, "/kept"), kept)
 	c.WaitHealthy()
+}
+
+// With every replica of a file unreachable, a read fails with EIO within
+// the client's op timeout and says why; it never hangs.
+func TestAllReplicasDownEIO(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{})
+	cl := c.Client()
+	data := randomData(40, 2<<20)
+	put(t, cl, "/f", data)
+	for i := 0; i < c.Size(); i++ {
+		if err := c.StopChunkServer(i, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := client.DefaultConfig()
+	cfg.Manager = c.ManagerAddr()
+	cfg.OpTimeout, cfg.RPCTimeout = 2*time.Second, time.Second
+	short, err := client.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer short.Close()
+	start := time.Now()
+	_, err = short.Get(context.Background(), "/f", io.Discard, nil)
+	took := time.Since(start)
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("read with every replica down: %v, want EIO", err)
+	}
+	t.Logf("after %v: %v", took.Round(time.Millisecond), err)
+	if took > 3*cfg.OpTimeout {
+		t.Fatalf("the read took %v to fail, op timeout %v", took, cfg.OpTimeout)
+	}
 }
