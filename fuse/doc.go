@@ -59,13 +59,15 @@
 // # Errors, interrupts and timeouts
 //
 // Errors become errnos in one place, errno in errno.go. The op's ctx
-// is passed to the client. For reads, lookups and listings that ctx is
+// is passed to the client. For reads of data and listings that ctx is
 // cancelled when the kernel interrupts the request, and the caller gets
-// EINTR. Operations that change state (writes, flush, fsync, create,
-// unlink, rename, setattr, ...) run with the interrupt detached
-// (context.WithoutCancel): an EINTR after the manager applied a change
-// would lie to the caller, and a Go program's close(2) must not fail
-// because the runtime preempted it with SIGURG. Every call is still
+// EINTR (Ctrl-C ends a long cat at once). Operations that change state
+// (writes, flush, fsync, create, unlink, rename, setattr, ...) run with
+// the interrupt detached (context.WithoutCancel): an EINTR after the
+// manager applied a change would lie to the caller, and a Go program's
+// close(2) must not fail because the runtime preempted it with SIGURG.
+// Short metadata calls (lookup, getattr, open, readlink) are detached too:
+// few callers of open(2) or stat(2) expect EINTR. Every call is still
 // bounded by the client's OpTimeout, after which it fails with EIO, so
 // no operation on the mount hangs when the manager or chunkservers are
 // down; it works again when they come back, without a remount.

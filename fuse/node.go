@@ -71,6 +71,14 @@ func (n *node) remember(a client.Attr) {
 // bounds it, so it cannot hang.
 func mutating(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
+// lookup detaches a short metadata call (lookup, getattr, open,
+// readlink) from the kernel's interrupt too. Any signal can interrupt a
+// FUSE request, including the preemption signals the Go runtime sends its
+// own threads, and few callers of open(2) or stat(2) expect EINTR (go-fuse's
+// posixtest saw it from an open). Reads of data stay interruptible, so
+// Ctrl-C ends a long cat at once; the client's OpTimeout bounds these.
+func lookup(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
 // owner returns who creates a new child of n: the caller, with the
 // group of n if n is set-group-ID (as on a local disk). dirMode is the
 // set-group-ID bit a new directory inherits.
@@ -105,6 +113,7 @@ func stableAttr(a client.Attr) gofs.StableAttr {
 }
 
 func (n *node) Lookup(ctx context.Context, name string, out *gofuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	ctx = lookup(ctx)
 	a, err := n.fs.c.Lookup(ctx, n.ino(), name)
 	if err != nil {
 		return nil, n.fs.errno(err, "lookup", n.ino(), name)
@@ -113,6 +122,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *gofuse.EntryOut) (*
 }
 
 func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *gofuse.AttrOut) syscall.Errno {
+	ctx = lookup(ctx)
 	a, err := n.fs.c.GetAttr(ctx, n.ino())
 	if err != nil {
 		return n.fs.errno(err, "getattr", n.ino(), "")
@@ -218,7 +228,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	if n.fs.o.ReadOnly && flags&syscall.O_ACCMODE != syscall.O_RDONLY {
 		return nil, 0, syscall.EROFS
 	}
-	h, errno := n.fs.open(ctx, n.ino(), flags, true)
+	h, errno := n.fs.open(lookup(ctx), n.ino(), flags, true)
 	if errno != 0 {
 		return nil, 0, errno
 	}
@@ -275,7 +285,7 @@ func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 	if t := n.target.Load(); t != nil {
 		return []byte(*t), 0
 	}
-	a, err := n.fs.c.GetAttr(ctx, n.ino())
+	a, err := n.fs.c.GetAttr(lookup(ctx), n.ino())
 	if err != nil {
 		return nil, n.fs.errno(err, "readlink", n.ino(), "")
 	}
