@@ -81,12 +81,7 @@ func (fs *fileSystem) fillAttr(out *gofuse.Attr, a client.Attr) {
 	out.Uid = a.UID
 	out.Gid = a.GID
 	out.Rdev = a.Rdev
-	out.Size = a.Size
-	if a.Mode&syscall.S_IFMT == syscall.S_IFLNK && a.Target != "" {
-		// A symlink's size is the length of its target, as lstat(2)
-		// documents and readlink(1) relies on.
-		out.Size = uint64(len(a.Target))
-	}
+	out.Size = a.Size // for a symlink, its target's length (the manager records it)
 	if a.Mode&syscall.S_IFMT == syscall.S_IFREG {
 		fs.mu.Lock()
 		of := fs.files[a.Ino]
