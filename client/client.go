@@ -225,6 +225,39 @@ func (c *Client) reportBad(chunkID, version uint64, node, reason string) {
 	}()
 }
 
+// dropAbandoned deletes, in the background, the replicas of a chunk
+// version the client sealed on too few nodes and will never commit, so a
+// failed write does not keep their space (which matters most when the
+// cluster is nearly full). A delete that fails is harmless: the manager
+// reconciles the replica as an orphan later.
+func (c *Client) dropAbandoned(chunkID, version uint64, nodes []location) {
+	if len(nodes) == 0 {
+		return
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		for _, n := range nodes {
+			cs, err := c.pool.get(n.addr)
+			if err == nil {
+				ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RPCTimeout)
+				_, err = cs.DeleteChunks(ctx, &shoalpb.DeleteChunksRequest{Chunks: []*shoalpb.ChunkReport{{ChunkId: chunkID, Version: version}}})
+				cancel()
+			}
+			if err != nil {
+				c.log.WithFields(logrus.Fields{"chunk": chunkID, "version": version, "node": n.addr}).
+					Debugf("delete abandoned replica: %v", err)
+			}
+		}
+	}()
+}
+
 // connPool holds one connection per chunkserver address.
 type connPool struct {
 	mu     sync.Mutex // guards conns and closed

@@ -410,6 +410,10 @@ func (f *File) push(g *gen, alloc *shoalpb.AllocateChunkResponse) (sealResult, [
 	}
 	need := max(int(alloc.GetMinReplicas()), 1)
 	if len(res.nodes) < need {
+		// Too few to commit: this allocation is abandoned, and the
+		// replicas that did seal would hold their space until the
+		// manager's pending allocation expires. Delete them now.
+		f.c.dropAbandoned(res.chunkID, res.version, res.nodes)
 		return sealResult{}, failed, eio("chunk %d v%d sealed on %d of %d replicas, need %d: %s",
 			res.chunkID, res.version, len(res.nodes), len(targets), need, strings.Join(why, "; "))
 	}
