@@ -25,7 +25,7 @@ func runMount(ctx context.Context, e env, args []string) error {
 	wb := sizeValue(client.DefaultWriteBuffer)
 	fs.Var(&wb, "write-buffer", "memory for written data not yet on chunkservers, across open files")
 	memLimit := sizeValue(0)
-	fs.Var(&memLimit, "memory-limit", "soft limit for the Go heap (GOMEMLIMIT); 0: the write buffer plus 96MiB")
+	fs.Var(&memLimit, "memory-limit", "soft limit for the Go heap (GOMEMLIMIT); 0: the write buffer plus 64MiB")
 	opTimeout := fs.Duration("op-timeout", client.DefaultOpTimeout, "an operation the cluster does not answer within this fails with EIO")
 	fs.DurationVar(&o.UnmountTimeout, "unmount-timeout", o.UnmountTimeout, "on exit, how long a busy mount may stay in use after it is detached before its connection is aborted")
 	fs.BoolVar(&o.Debug, "debug", false, "log every FUSE request and reply (needs --log-level debug)")
@@ -65,7 +65,7 @@ func runMount(ctx context.Context, e env, args []string) error {
 	// Go's default GC pacing the heap grows to twice that before a
 	// collection. A soft limit keeps the mount's memory near its budget.
 	if memLimit == 0 {
-		memLimit = sizeValue(int64(wb) + 96<<20)
+		memLimit = sizeValue(int64(wb) + 64<<20)
 	}
 	debug.SetMemoryLimit(int64(memLimit))
 
