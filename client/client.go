@@ -204,15 +204,7 @@ func (c *Client) sealAll() {
 // a read. Failing to tell it is logged, not returned: the read has
 // already moved on to another replica.
 func (c *Client) reportBad(chunkID, version uint64, node, reason string) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	c.wg.Add(1)
-	c.mu.Unlock()
-	go func() {
-		defer c.wg.Done()
+	c.background(func() {
 		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.RPCTimeout)
 		defer cancel()
 		_, err := c.mgr.ReportBadReplica(ctx, &shoalpb.ReportBadReplicaRequest{
@@ -222,6 +214,21 @@ func (c *Client) reportBad(chunkID, version uint64, node, reason string) {
 			c.log.WithFields(logrus.Fields{"chunk": chunkID, "version": version, "node": node}).
 				Warnf("report bad replica: %v", err)
 		}
+	})
+}
+
+// background runs fn in a goroutine the client owns (Close waits for
+// it), unless the client is closed already.
+func (c *Client) background(fn func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		fn()
 	}()
 }
 
@@ -234,15 +241,7 @@ func (c *Client) dropAbandoned(chunkID, version uint64, nodes []location) {
 	if len(nodes) == 0 {
 		return
 	}
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	c.wg.Add(1)
-	c.mu.Unlock()
-	go func() {
-		defer c.wg.Done()
+	c.background(func() {
 		for _, n := range nodes {
 			cs, err := c.pool.get(n.addr)
 			if err == nil {
@@ -255,7 +254,7 @@ func (c *Client) dropAbandoned(chunkID, version uint64, nodes []location) {
 					Debugf("delete abandoned replica: %v", err)
 			}
 		}
-	}()
+	})
 }
 
 // connPool holds one connection per chunkserver address.
