@@ -800,7 +800,9 @@ type CreateResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Attr  *Attr                  `protobuf:"bytes,1,opt,name=attr,proto3" json:"attr,omitempty"`
 	// True if the file was made by this call.
-	Created       bool `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	Created bool `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	// The parent directory's attributes after the call.
+	Parent        *Attr `protobuf:"bytes,3,opt,name=parent,proto3" json:"parent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -847,6 +849,13 @@ func (x *CreateResponse) GetCreated() bool {
 		return x.Created
 	}
 	return false
+}
+
+func (x *CreateResponse) GetParent() *Attr {
+	if x != nil {
+		return x.Parent
+	}
+	return nil
 }
 
 type LinkRequest struct {
@@ -910,8 +919,10 @@ func (x *LinkRequest) GetNewName() string {
 }
 
 type LinkResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Attr          *Attr                  `protobuf:"bytes,1,opt,name=attr,proto3" json:"attr,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Attr  *Attr                  `protobuf:"bytes,1,opt,name=attr,proto3" json:"attr,omitempty"`
+	// The new parent directory's attributes after the call.
+	Parent        *Attr `protobuf:"bytes,2,opt,name=parent,proto3" json:"parent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -949,6 +960,13 @@ func (*LinkResponse) Descriptor() ([]byte, []int) {
 func (x *LinkResponse) GetAttr() *Attr {
 	if x != nil {
 		return x.Attr
+	}
+	return nil
+}
+
+func (x *LinkResponse) GetParent() *Attr {
+	if x != nil {
+		return x.Parent
 	}
 	return nil
 }
@@ -1027,8 +1045,10 @@ func (x *UnlinkRequest) GetKeepOpen() bool {
 type UnlinkResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The inode that lost a link, and whether it is now gone for good.
-	Ino           uint64 `protobuf:"varint,1,opt,name=ino,proto3" json:"ino,omitempty"`
-	Removed       bool   `protobuf:"varint,2,opt,name=removed,proto3" json:"removed,omitempty"`
+	Ino     uint64 `protobuf:"varint,1,opt,name=ino,proto3" json:"ino,omitempty"`
+	Removed bool   `protobuf:"varint,2,opt,name=removed,proto3" json:"removed,omitempty"`
+	// The parent directory's attributes after the call.
+	Parent        *Attr `protobuf:"bytes,3,opt,name=parent,proto3" json:"parent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1075,6 +1095,13 @@ func (x *UnlinkResponse) GetRemoved() bool {
 		return x.Removed
 	}
 	return false
+}
+
+func (x *UnlinkResponse) GetParent() *Attr {
+	if x != nil {
+		return x.Parent
+	}
+	return nil
 }
 
 type RenameRequest struct {
@@ -1168,8 +1195,12 @@ type RenameResponse struct {
 	// A replaced target inode, if any, and whether it is now gone for good.
 	ReplacedIno     uint64 `protobuf:"varint,1,opt,name=replaced_ino,json=replacedIno,proto3" json:"replaced_ino,omitempty"`
 	ReplacedRemoved bool   `protobuf:"varint,2,opt,name=replaced_removed,json=replacedRemoved,proto3" json:"replaced_removed,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Both parent directories' attributes after the call (the same one
+	// twice for a rename within a directory).
+	OldParent     *Attr `protobuf:"bytes,3,opt,name=old_parent,json=oldParent,proto3" json:"old_parent,omitempty"`
+	NewParent     *Attr `protobuf:"bytes,4,opt,name=new_parent,json=newParent,proto3" json:"new_parent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RenameResponse) Reset() {
@@ -1214,6 +1245,20 @@ func (x *RenameResponse) GetReplacedRemoved() bool {
 		return x.ReplacedRemoved
 	}
 	return false
+}
+
+func (x *RenameResponse) GetOldParent() *Attr {
+	if x != nil {
+		return x.OldParent
+	}
+	return nil
+}
+
+func (x *RenameResponse) GetNewParent() *Attr {
+	if x != nil {
+		return x.NewParent
+	}
+	return nil
 }
 
 // ReleaseInode drops an inode kept alive by keep_open, once no link names
@@ -2167,6 +2212,82 @@ func (x *CommitChunksRequest) GetMtimeNs() int64 {
 	return 0
 }
 
+// Sync makes every change the manager has acknowledged durable on its
+// disk (its log fsynced) before it answers. Changes are acknowledged once
+// they are in the log, which survives a crash of the manager's process;
+// a background sync bounds what a crash of its machine can lose.
+type SyncRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncRequest) Reset() {
+	*x = SyncRequest{}
+	mi := &file_shoal_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncRequest) ProtoMessage() {}
+
+func (x *SyncRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
+func (*SyncRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{31}
+}
+
+type SyncResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncResponse) Reset() {
+	*x = SyncResponse{}
+	mi := &file_shoal_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncResponse) ProtoMessage() {}
+
+func (x *SyncResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
+func (*SyncResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{32}
+}
+
 type CommitChunksResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Attr          *Attr                  `protobuf:"bytes,1,opt,name=attr,proto3" json:"attr,omitempty"`
@@ -2176,7 +2297,7 @@ type CommitChunksResponse struct {
 
 func (x *CommitChunksResponse) Reset() {
 	*x = CommitChunksResponse{}
-	mi := &file_shoal_proto_msgTypes[31]
+	mi := &file_shoal_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2188,7 +2309,7 @@ func (x *CommitChunksResponse) String() string {
 func (*CommitChunksResponse) ProtoMessage() {}
 
 func (x *CommitChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[31]
+	mi := &file_shoal_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2201,7 +2322,7 @@ func (x *CommitChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitChunksResponse.ProtoReflect.Descriptor instead.
 func (*CommitChunksResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{31}
+	return file_shoal_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CommitChunksResponse) GetAttr() *Attr {
@@ -2224,7 +2345,7 @@ type ReportBadReplicaRequest struct {
 
 func (x *ReportBadReplicaRequest) Reset() {
 	*x = ReportBadReplicaRequest{}
-	mi := &file_shoal_proto_msgTypes[32]
+	mi := &file_shoal_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2236,7 +2357,7 @@ func (x *ReportBadReplicaRequest) String() string {
 func (*ReportBadReplicaRequest) ProtoMessage() {}
 
 func (x *ReportBadReplicaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[32]
+	mi := &file_shoal_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2249,7 +2370,7 @@ func (x *ReportBadReplicaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportBadReplicaRequest.ProtoReflect.Descriptor instead.
 func (*ReportBadReplicaRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{32}
+	return file_shoal_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ReportBadReplicaRequest) GetChunkId() uint64 {
@@ -2288,7 +2409,7 @@ type ReportBadReplicaResponse struct {
 
 func (x *ReportBadReplicaResponse) Reset() {
 	*x = ReportBadReplicaResponse{}
-	mi := &file_shoal_proto_msgTypes[33]
+	mi := &file_shoal_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2300,7 +2421,7 @@ func (x *ReportBadReplicaResponse) String() string {
 func (*ReportBadReplicaResponse) ProtoMessage() {}
 
 func (x *ReportBadReplicaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[33]
+	mi := &file_shoal_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2313,7 +2434,7 @@ func (x *ReportBadReplicaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportBadReplicaResponse.ProtoReflect.Descriptor instead.
 func (*ReportBadReplicaResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{33}
+	return file_shoal_proto_rawDescGZIP(), []int{35}
 }
 
 type ChunkReport struct {
@@ -2328,7 +2449,7 @@ type ChunkReport struct {
 
 func (x *ChunkReport) Reset() {
 	*x = ChunkReport{}
-	mi := &file_shoal_proto_msgTypes[34]
+	mi := &file_shoal_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2340,7 +2461,7 @@ func (x *ChunkReport) String() string {
 func (*ChunkReport) ProtoMessage() {}
 
 func (x *ChunkReport) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[34]
+	mi := &file_shoal_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2353,7 +2474,7 @@ func (x *ChunkReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkReport.ProtoReflect.Descriptor instead.
 func (*ChunkReport) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{34}
+	return file_shoal_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ChunkReport) GetChunkId() uint64 {
@@ -2400,7 +2521,7 @@ type RegisterRequest struct {
 
 func (x *RegisterRequest) Reset() {
 	*x = RegisterRequest{}
-	mi := &file_shoal_proto_msgTypes[35]
+	mi := &file_shoal_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2412,7 +2533,7 @@ func (x *RegisterRequest) String() string {
 func (*RegisterRequest) ProtoMessage() {}
 
 func (x *RegisterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[35]
+	mi := &file_shoal_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2425,7 +2546,7 @@ func (x *RegisterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterRequest.ProtoReflect.Descriptor instead.
 func (*RegisterRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{35}
+	return file_shoal_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RegisterRequest) GetNodeId() string {
@@ -2480,7 +2601,7 @@ type RegisterResponse struct {
 
 func (x *RegisterResponse) Reset() {
 	*x = RegisterResponse{}
-	mi := &file_shoal_proto_msgTypes[36]
+	mi := &file_shoal_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2492,7 +2613,7 @@ func (x *RegisterResponse) String() string {
 func (*RegisterResponse) ProtoMessage() {}
 
 func (x *RegisterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[36]
+	mi := &file_shoal_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2505,7 +2626,7 @@ func (x *RegisterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterResponse.ProtoReflect.Descriptor instead.
 func (*RegisterResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{36}
+	return file_shoal_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RegisterResponse) GetNodeId() string {
@@ -2538,7 +2659,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_shoal_proto_msgTypes[37]
+	mi := &file_shoal_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2550,7 +2671,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[37]
+	mi := &file_shoal_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2563,7 +2684,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{37}
+	return file_shoal_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *HeartbeatRequest) GetNodeId() string {
@@ -2621,7 +2742,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_shoal_proto_msgTypes[38]
+	mi := &file_shoal_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2633,7 +2754,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[38]
+	mi := &file_shoal_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2646,7 +2767,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{38}
+	return file_shoal_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *HeartbeatResponse) GetReregister() bool {
@@ -2679,7 +2800,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_shoal_proto_msgTypes[39]
+	mi := &file_shoal_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2691,7 +2812,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[39]
+	mi := &file_shoal_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2704,7 +2825,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{39}
+	return file_shoal_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *NodeStatus) GetId() string {
@@ -2777,7 +2898,7 @@ type HealerStatus struct {
 
 func (x *HealerStatus) Reset() {
 	*x = HealerStatus{}
-	mi := &file_shoal_proto_msgTypes[40]
+	mi := &file_shoal_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2789,7 +2910,7 @@ func (x *HealerStatus) String() string {
 func (*HealerStatus) ProtoMessage() {}
 
 func (x *HealerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[40]
+	mi := &file_shoal_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2802,7 +2923,7 @@ func (x *HealerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealerStatus.ProtoReflect.Descriptor instead.
 func (*HealerStatus) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{40}
+	return file_shoal_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *HealerStatus) GetQueued() uint64 {
@@ -2855,7 +2976,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_shoal_proto_msgTypes[41]
+	mi := &file_shoal_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2867,7 +2988,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[41]
+	mi := &file_shoal_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2880,7 +3001,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{41}
+	return file_shoal_proto_rawDescGZIP(), []int{43}
 }
 
 type StatusResponse struct {
@@ -2900,7 +3021,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_shoal_proto_msgTypes[42]
+	mi := &file_shoal_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2912,7 +3033,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[42]
+	mi := &file_shoal_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2925,7 +3046,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{42}
+	return file_shoal_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *StatusResponse) GetNodes() []*NodeStatus {
@@ -3003,7 +3124,7 @@ type FsckRequest struct {
 
 func (x *FsckRequest) Reset() {
 	*x = FsckRequest{}
-	mi := &file_shoal_proto_msgTypes[43]
+	mi := &file_shoal_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3015,7 +3136,7 @@ func (x *FsckRequest) String() string {
 func (*FsckRequest) ProtoMessage() {}
 
 func (x *FsckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[43]
+	mi := &file_shoal_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3028,7 +3149,7 @@ func (x *FsckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsckRequest.ProtoReflect.Descriptor instead.
 func (*FsckRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{43}
+	return file_shoal_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *FsckRequest) GetIno() uint64 {
@@ -3059,7 +3180,7 @@ type FsckProblem struct {
 
 func (x *FsckProblem) Reset() {
 	*x = FsckProblem{}
-	mi := &file_shoal_proto_msgTypes[44]
+	mi := &file_shoal_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3071,7 +3192,7 @@ func (x *FsckProblem) String() string {
 func (*FsckProblem) ProtoMessage() {}
 
 func (x *FsckProblem) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[44]
+	mi := &file_shoal_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3084,7 +3205,7 @@ func (x *FsckProblem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsckProblem.ProtoReflect.Descriptor instead.
 func (*FsckProblem) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{44}
+	return file_shoal_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *FsckProblem) GetPath() string {
@@ -3145,7 +3266,7 @@ type FsckResponse struct {
 
 func (x *FsckResponse) Reset() {
 	*x = FsckResponse{}
-	mi := &file_shoal_proto_msgTypes[45]
+	mi := &file_shoal_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3157,7 +3278,7 @@ func (x *FsckResponse) String() string {
 func (*FsckResponse) ProtoMessage() {}
 
 func (x *FsckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[45]
+	mi := &file_shoal_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3170,7 +3291,7 @@ func (x *FsckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsckResponse.ProtoReflect.Descriptor instead.
 func (*FsckResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{45}
+	return file_shoal_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *FsckResponse) GetFiles() uint64 {
@@ -3238,7 +3359,7 @@ type DecommissionRequest struct {
 
 func (x *DecommissionRequest) Reset() {
 	*x = DecommissionRequest{}
-	mi := &file_shoal_proto_msgTypes[46]
+	mi := &file_shoal_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3250,7 +3371,7 @@ func (x *DecommissionRequest) String() string {
 func (*DecommissionRequest) ProtoMessage() {}
 
 func (x *DecommissionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[46]
+	mi := &file_shoal_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3263,7 +3384,7 @@ func (x *DecommissionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecommissionRequest.ProtoReflect.Descriptor instead.
 func (*DecommissionRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{46}
+	return file_shoal_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *DecommissionRequest) GetNode() string {
@@ -3281,7 +3402,7 @@ type DecommissionResponse struct {
 
 func (x *DecommissionResponse) Reset() {
 	*x = DecommissionResponse{}
-	mi := &file_shoal_proto_msgTypes[47]
+	mi := &file_shoal_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3293,7 +3414,7 @@ func (x *DecommissionResponse) String() string {
 func (*DecommissionResponse) ProtoMessage() {}
 
 func (x *DecommissionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[47]
+	mi := &file_shoal_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3306,7 +3427,7 @@ func (x *DecommissionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecommissionResponse.ProtoReflect.Descriptor instead.
 func (*DecommissionResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{47}
+	return file_shoal_proto_rawDescGZIP(), []int{49}
 }
 
 // WriteChunk streams one replica version down the replica chain. The first
@@ -3320,14 +3441,19 @@ type WriteChunkHeader struct {
 	BaseVersion uint64 `protobuf:"varint,3,opt,name=base_version,json=baseVersion,proto3" json:"base_version,omitempty"`
 	BaseLength  uint64 `protobuf:"varint,4,opt,name=base_length,json=baseLength,proto3" json:"base_length,omitempty"`
 	// The nodes after this one, in order. Each forwards to the next.
-	Chain         []string `protobuf:"bytes,5,rep,name=chain,proto3" json:"chain,omitempty"`
+	Chain []string `protobuf:"bytes,5,rep,name=chain,proto3" json:"chain,omitempty"`
+	// Fsync the replica (and its directory) before acknowledging it. When
+	// false, a sealed replica is in the chunkserver's files but perhaps not
+	// yet on its disk: it survives the chunkserver's process dying, not its
+	// machine's; SyncChunks makes it durable later.
+	Sync          bool `protobuf:"varint,6,opt,name=sync,proto3" json:"sync,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WriteChunkHeader) Reset() {
 	*x = WriteChunkHeader{}
-	mi := &file_shoal_proto_msgTypes[48]
+	mi := &file_shoal_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3339,7 +3465,7 @@ func (x *WriteChunkHeader) String() string {
 func (*WriteChunkHeader) ProtoMessage() {}
 
 func (x *WriteChunkHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[48]
+	mi := &file_shoal_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3352,7 +3478,7 @@ func (x *WriteChunkHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteChunkHeader.ProtoReflect.Descriptor instead.
 func (*WriteChunkHeader) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{48}
+	return file_shoal_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *WriteChunkHeader) GetChunkId() uint64 {
@@ -3390,6 +3516,13 @@ func (x *WriteChunkHeader) GetChain() []string {
 	return nil
 }
 
+func (x *WriteChunkHeader) GetSync() bool {
+	if x != nil {
+		return x.Sync
+	}
+	return false
+}
+
 type WriteChunkRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Header        *WriteChunkHeader      `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
@@ -3401,7 +3534,7 @@ type WriteChunkRequest struct {
 
 func (x *WriteChunkRequest) Reset() {
 	*x = WriteChunkRequest{}
-	mi := &file_shoal_proto_msgTypes[49]
+	mi := &file_shoal_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3413,7 +3546,7 @@ func (x *WriteChunkRequest) String() string {
 func (*WriteChunkRequest) ProtoMessage() {}
 
 func (x *WriteChunkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[49]
+	mi := &file_shoal_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3426,7 +3559,7 @@ func (x *WriteChunkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteChunkRequest.ProtoReflect.Descriptor instead.
 func (*WriteChunkRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{49}
+	return file_shoal_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *WriteChunkRequest) GetHeader() *WriteChunkHeader {
@@ -3462,7 +3595,7 @@ type ReplicaResult struct {
 
 func (x *ReplicaResult) Reset() {
 	*x = ReplicaResult{}
-	mi := &file_shoal_proto_msgTypes[50]
+	mi := &file_shoal_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3474,7 +3607,7 @@ func (x *ReplicaResult) String() string {
 func (*ReplicaResult) ProtoMessage() {}
 
 func (x *ReplicaResult) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[50]
+	mi := &file_shoal_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3487,7 +3620,7 @@ func (x *ReplicaResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaResult.ProtoReflect.Descriptor instead.
 func (*ReplicaResult) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{50}
+	return file_shoal_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ReplicaResult) GetAddr() string {
@@ -3530,7 +3663,7 @@ type WriteChunkResponse struct {
 
 func (x *WriteChunkResponse) Reset() {
 	*x = WriteChunkResponse{}
-	mi := &file_shoal_proto_msgTypes[51]
+	mi := &file_shoal_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3542,7 +3675,7 @@ func (x *WriteChunkResponse) String() string {
 func (*WriteChunkResponse) ProtoMessage() {}
 
 func (x *WriteChunkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[51]
+	mi := &file_shoal_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3555,7 +3688,7 @@ func (x *WriteChunkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteChunkResponse.ProtoReflect.Descriptor instead.
 func (*WriteChunkResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{51}
+	return file_shoal_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *WriteChunkResponse) GetReplicas() []*ReplicaResult {
@@ -3596,7 +3729,7 @@ type ReadChunkRequest struct {
 
 func (x *ReadChunkRequest) Reset() {
 	*x = ReadChunkRequest{}
-	mi := &file_shoal_proto_msgTypes[52]
+	mi := &file_shoal_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3608,7 +3741,7 @@ func (x *ReadChunkRequest) String() string {
 func (*ReadChunkRequest) ProtoMessage() {}
 
 func (x *ReadChunkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[52]
+	mi := &file_shoal_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3621,7 +3754,7 @@ func (x *ReadChunkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadChunkRequest.ProtoReflect.Descriptor instead.
 func (*ReadChunkRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{52}
+	return file_shoal_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ReadChunkRequest) GetChunkId() uint64 {
@@ -3663,7 +3796,7 @@ type ReadChunkResponse struct {
 
 func (x *ReadChunkResponse) Reset() {
 	*x = ReadChunkResponse{}
-	mi := &file_shoal_proto_msgTypes[53]
+	mi := &file_shoal_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3675,7 +3808,7 @@ func (x *ReadChunkResponse) String() string {
 func (*ReadChunkResponse) ProtoMessage() {}
 
 func (x *ReadChunkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[53]
+	mi := &file_shoal_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3688,7 +3821,7 @@ func (x *ReadChunkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadChunkResponse.ProtoReflect.Descriptor instead.
 func (*ReadChunkResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{53}
+	return file_shoal_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ReadChunkResponse) GetOffset() uint64 {
@@ -3728,7 +3861,7 @@ type ReplicateItem struct {
 
 func (x *ReplicateItem) Reset() {
 	*x = ReplicateItem{}
-	mi := &file_shoal_proto_msgTypes[54]
+	mi := &file_shoal_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3740,7 +3873,7 @@ func (x *ReplicateItem) String() string {
 func (*ReplicateItem) ProtoMessage() {}
 
 func (x *ReplicateItem) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[54]
+	mi := &file_shoal_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3753,7 +3886,7 @@ func (x *ReplicateItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicateItem.ProtoReflect.Descriptor instead.
 func (*ReplicateItem) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{54}
+	return file_shoal_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ReplicateItem) GetChunkId() uint64 {
@@ -3800,7 +3933,7 @@ type ReplicateChunksRequest struct {
 
 func (x *ReplicateChunksRequest) Reset() {
 	*x = ReplicateChunksRequest{}
-	mi := &file_shoal_proto_msgTypes[55]
+	mi := &file_shoal_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3812,7 +3945,7 @@ func (x *ReplicateChunksRequest) String() string {
 func (*ReplicateChunksRequest) ProtoMessage() {}
 
 func (x *ReplicateChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[55]
+	mi := &file_shoal_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3825,7 +3958,7 @@ func (x *ReplicateChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicateChunksRequest.ProtoReflect.Descriptor instead.
 func (*ReplicateChunksRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{55}
+	return file_shoal_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ReplicateChunksRequest) GetItems() []*ReplicateItem {
@@ -3848,7 +3981,7 @@ type ReplicateResult struct {
 
 func (x *ReplicateResult) Reset() {
 	*x = ReplicateResult{}
-	mi := &file_shoal_proto_msgTypes[56]
+	mi := &file_shoal_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3860,7 +3993,7 @@ func (x *ReplicateResult) String() string {
 func (*ReplicateResult) ProtoMessage() {}
 
 func (x *ReplicateResult) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[56]
+	mi := &file_shoal_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3873,7 +4006,7 @@ func (x *ReplicateResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicateResult.ProtoReflect.Descriptor instead.
 func (*ReplicateResult) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{56}
+	return file_shoal_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ReplicateResult) GetChunkId() uint64 {
@@ -3920,7 +4053,7 @@ type ReplicateChunksResponse struct {
 
 func (x *ReplicateChunksResponse) Reset() {
 	*x = ReplicateChunksResponse{}
-	mi := &file_shoal_proto_msgTypes[57]
+	mi := &file_shoal_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3932,7 +4065,7 @@ func (x *ReplicateChunksResponse) String() string {
 func (*ReplicateChunksResponse) ProtoMessage() {}
 
 func (x *ReplicateChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[57]
+	mi := &file_shoal_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3945,7 +4078,7 @@ func (x *ReplicateChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicateChunksResponse.ProtoReflect.Descriptor instead.
 func (*ReplicateChunksResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{57}
+	return file_shoal_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ReplicateChunksResponse) GetResults() []*ReplicateResult {
@@ -3964,7 +4097,7 @@ type DeleteChunksRequest struct {
 
 func (x *DeleteChunksRequest) Reset() {
 	*x = DeleteChunksRequest{}
-	mi := &file_shoal_proto_msgTypes[58]
+	mi := &file_shoal_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3976,7 +4109,7 @@ func (x *DeleteChunksRequest) String() string {
 func (*DeleteChunksRequest) ProtoMessage() {}
 
 func (x *DeleteChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[58]
+	mi := &file_shoal_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3989,7 +4122,7 @@ func (x *DeleteChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteChunksRequest.ProtoReflect.Descriptor instead.
 func (*DeleteChunksRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{58}
+	return file_shoal_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *DeleteChunksRequest) GetChunks() []*ChunkReport {
@@ -4007,7 +4140,7 @@ type DeleteChunksResponse struct {
 
 func (x *DeleteChunksResponse) Reset() {
 	*x = DeleteChunksResponse{}
-	mi := &file_shoal_proto_msgTypes[59]
+	mi := &file_shoal_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4019,7 +4152,7 @@ func (x *DeleteChunksResponse) String() string {
 func (*DeleteChunksResponse) ProtoMessage() {}
 
 func (x *DeleteChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[59]
+	mi := &file_shoal_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4032,7 +4165,150 @@ func (x *DeleteChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteChunksResponse.ProtoReflect.Descriptor instead.
 func (*DeleteChunksResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{59}
+	return file_shoal_proto_rawDescGZIP(), []int{61}
+}
+
+// SyncChunks fsyncs sealed replicas (and their directories).
+type ChunkRef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChunkId       uint64                 `protobuf:"varint,1,opt,name=chunk_id,json=chunkId,proto3" json:"chunk_id,omitempty"`
+	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChunkRef) Reset() {
+	*x = ChunkRef{}
+	mi := &file_shoal_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChunkRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChunkRef) ProtoMessage() {}
+
+func (x *ChunkRef) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChunkRef.ProtoReflect.Descriptor instead.
+func (*ChunkRef) Descriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ChunkRef) GetChunkId() uint64 {
+	if x != nil {
+		return x.ChunkId
+	}
+	return 0
+}
+
+func (x *ChunkRef) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+type SyncChunksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Chunks        []*ChunkRef            `protobuf:"bytes,1,rep,name=chunks,proto3" json:"chunks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncChunksRequest) Reset() {
+	*x = SyncChunksRequest{}
+	mi := &file_shoal_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncChunksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncChunksRequest) ProtoMessage() {}
+
+func (x *SyncChunksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncChunksRequest.ProtoReflect.Descriptor instead.
+func (*SyncChunksRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *SyncChunksRequest) GetChunks() []*ChunkRef {
+	if x != nil {
+		return x.Chunks
+	}
+	return nil
+}
+
+type SyncChunksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per requested chunk, in order: empty when the replica is on disk,
+	// else why not (a missing replica, an I/O error).
+	Errors        []string `protobuf:"bytes,1,rep,name=errors,proto3" json:"errors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncChunksResponse) Reset() {
+	*x = SyncChunksResponse{}
+	mi := &file_shoal_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncChunksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncChunksResponse) ProtoMessage() {}
+
+func (x *SyncChunksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncChunksResponse.ProtoReflect.Descriptor instead.
+func (*SyncChunksResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *SyncChunksResponse) GetErrors() []string {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
 }
 
 var File_shoal_proto protoreflect.FileDescriptor
@@ -4101,25 +4377,28 @@ const file_shoal_proto_rawDesc = "" +
 	"\x04rdev\x18\a \x01(\rR\x04rdev\x12\x1d\n" +
 	"\n" +
 	"chunk_size\x18\b \x01(\x04R\tchunkSize\x12\x1c\n" +
-	"\texclusive\x18\t \x01(\bR\texclusive\"K\n" +
+	"\texclusive\x18\t \x01(\bR\texclusive\"p\n" +
 	"\x0eCreateResponse\x12\x1f\n" +
 	"\x04attr\x18\x01 \x01(\v2\v.shoal.AttrR\x04attr\x12\x18\n" +
-	"\acreated\x18\x02 \x01(\bR\acreated\"Y\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\x12#\n" +
+	"\x06parent\x18\x03 \x01(\v2\v.shoal.AttrR\x06parent\"Y\n" +
 	"\vLinkRequest\x12\x10\n" +
 	"\x03ino\x18\x01 \x01(\x04R\x03ino\x12\x1d\n" +
 	"\n" +
 	"new_parent\x18\x02 \x01(\x04R\tnewParent\x12\x19\n" +
-	"\bnew_name\x18\x03 \x01(\tR\anewName\"/\n" +
+	"\bnew_name\x18\x03 \x01(\tR\anewName\"T\n" +
 	"\fLinkResponse\x12\x1f\n" +
-	"\x04attr\x18\x01 \x01(\v2\v.shoal.AttrR\x04attr\"j\n" +
+	"\x04attr\x18\x01 \x01(\v2\v.shoal.AttrR\x04attr\x12#\n" +
+	"\x06parent\x18\x02 \x01(\v2\v.shoal.AttrR\x06parent\"j\n" +
 	"\rUnlinkRequest\x12\x16\n" +
 	"\x06parent\x18\x01 \x01(\x04R\x06parent\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
 	"\x03dir\x18\x03 \x01(\bR\x03dir\x12\x1b\n" +
-	"\tkeep_open\x18\x04 \x01(\bR\bkeepOpen\"<\n" +
+	"\tkeep_open\x18\x04 \x01(\bR\bkeepOpen\"a\n" +
 	"\x0eUnlinkResponse\x12\x10\n" +
 	"\x03ino\x18\x01 \x01(\x04R\x03ino\x12\x18\n" +
-	"\aremoved\x18\x02 \x01(\bR\aremoved\"\xb6\x01\n" +
+	"\aremoved\x18\x02 \x01(\bR\aremoved\x12#\n" +
+	"\x06parent\x18\x03 \x01(\v2\v.shoal.AttrR\x06parent\"\xb6\x01\n" +
 	"\rRenameRequest\x12\x1d\n" +
 	"\n" +
 	"old_parent\x18\x01 \x01(\x04R\toldParent\x12\x19\n" +
@@ -4128,10 +4407,14 @@ const file_shoal_proto_rawDesc = "" +
 	"new_parent\x18\x03 \x01(\x04R\tnewParent\x12\x19\n" +
 	"\bnew_name\x18\x04 \x01(\tR\anewName\x12\x14\n" +
 	"\x05flags\x18\x05 \x01(\rR\x05flags\x12\x1b\n" +
-	"\tkeep_open\x18\x06 \x01(\bR\bkeepOpen\"^\n" +
+	"\tkeep_open\x18\x06 \x01(\bR\bkeepOpen\"\xb6\x01\n" +
 	"\x0eRenameResponse\x12!\n" +
 	"\freplaced_ino\x18\x01 \x01(\x04R\vreplacedIno\x12)\n" +
-	"\x10replaced_removed\x18\x02 \x01(\bR\x0freplacedRemoved\"'\n" +
+	"\x10replaced_removed\x18\x02 \x01(\bR\x0freplacedRemoved\x12*\n" +
+	"\n" +
+	"old_parent\x18\x03 \x01(\v2\v.shoal.AttrR\toldParent\x12*\n" +
+	"\n" +
+	"new_parent\x18\x04 \x01(\v2\v.shoal.AttrR\tnewParent\"'\n" +
 	"\x13ReleaseInodeRequest\x12\x10\n" +
 	"\x03ino\x18\x01 \x01(\x04R\x03ino\"\x16\n" +
 	"\x14ReleaseInodeResponse\"e\n" +
@@ -4198,7 +4481,9 @@ const file_shoal_proto_rawDesc = "" +
 	"\x03ino\x18\x01 \x01(\x04R\x03ino\x12*\n" +
 	"\x06chunks\x18\x02 \x03(\v2\x12.shoal.ChunkCommitR\x06chunks\x12\x19\n" +
 	"\bmin_size\x18\x03 \x01(\x04R\aminSize\x12\x19\n" +
-	"\bmtime_ns\x18\x04 \x01(\x03R\amtimeNs\"7\n" +
+	"\bmtime_ns\x18\x04 \x01(\x03R\amtimeNs\"\r\n" +
+	"\vSyncRequest\"\x0e\n" +
+	"\fSyncResponse\"7\n" +
 	"\x14CommitChunksResponse\x12\x1f\n" +
 	"\x04attr\x18\x01 \x01(\v2\v.shoal.AttrR\x04attr\"\x7f\n" +
 	"\x17ReportBadReplicaRequest\x12\x19\n" +
@@ -4286,14 +4571,15 @@ const file_shoal_proto_rawDesc = "" +
 	"\bproblems\x18\b \x03(\v2\x12.shoal.FsckProblemR\bproblems\")\n" +
 	"\x13DecommissionRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\"\x16\n" +
-	"\x14DecommissionResponse\"\xa1\x01\n" +
+	"\x14DecommissionResponse\"\xb5\x01\n" +
 	"\x10WriteChunkHeader\x12\x19\n" +
 	"\bchunk_id\x18\x01 \x01(\x04R\achunkId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12!\n" +
 	"\fbase_version\x18\x03 \x01(\x04R\vbaseVersion\x12\x1f\n" +
 	"\vbase_length\x18\x04 \x01(\x04R\n" +
 	"baseLength\x12\x14\n" +
-	"\x05chain\x18\x05 \x03(\tR\x05chain\"p\n" +
+	"\x05chain\x18\x05 \x03(\tR\x05chain\x12\x12\n" +
+	"\x04sync\x18\x06 \x01(\bR\x04sync\"p\n" +
 	"\x11WriteChunkRequest\x12/\n" +
 	"\x06header\x18\x01 \x01(\v2\x17.shoal.WriteChunkHeaderR\x06header\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
@@ -4335,7 +4621,14 @@ const file_shoal_proto_rawDesc = "" +
 	"\aresults\x18\x01 \x03(\v2\x16.shoal.ReplicateResultR\aresults\"A\n" +
 	"\x13DeleteChunksRequest\x12*\n" +
 	"\x06chunks\x18\x01 \x03(\v2\x12.shoal.ChunkReportR\x06chunks\"\x16\n" +
-	"\x14DeleteChunksResponse*\x8b\x01\n" +
+	"\x14DeleteChunksResponse\"?\n" +
+	"\bChunkRef\x12\x19\n" +
+	"\bchunk_id\x18\x01 \x01(\x04R\achunkId\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\"<\n" +
+	"\x11SyncChunksRequest\x12'\n" +
+	"\x06chunks\x18\x01 \x03(\v2\x0f.shoal.ChunkRefR\x06chunks\",\n" +
+	"\x12SyncChunksResponse\x12\x16\n" +
+	"\x06errors\x18\x01 \x03(\tR\x06errors*\x8b\x01\n" +
 	"\vSetAttrMask\x12\x10\n" +
 	"\fSETATTR_NONE\x10\x00\x12\x10\n" +
 	"\fSETATTR_MODE\x10\x01\x12\x0f\n" +
@@ -4343,7 +4636,7 @@ const file_shoal_proto_rawDesc = "" +
 	"\vSETATTR_GID\x10\x04\x12\x10\n" +
 	"\fSETATTR_SIZE\x10\b\x12\x11\n" +
 	"\rSETATTR_ATIME\x10\x10\x12\x11\n" +
-	"\rSETATTR_MTIME\x10 2\x9c\t\n" +
+	"\rSETATTR_MTIME\x10 2\xcd\t\n" +
 	"\aManager\x125\n" +
 	"\x06Lookup\x12\x14.shoal.LookupRequest\x1a\x15.shoal.LookupResponse\x128\n" +
 	"\aGetAttr\x12\x15.shoal.GetAttrRequest\x1a\x16.shoal.GetAttrResponse\x128\n" +
@@ -4357,19 +4650,22 @@ const file_shoal_proto_rawDesc = "" +
 	"\x06StatFS\x12\x14.shoal.StatFSRequest\x1a\x15.shoal.StatFSResponse\x12>\n" +
 	"\tGetLayout\x12\x17.shoal.GetLayoutRequest\x1a\x18.shoal.GetLayoutResponse\x12J\n" +
 	"\rAllocateChunk\x12\x1b.shoal.AllocateChunkRequest\x1a\x1c.shoal.AllocateChunkResponse\x12G\n" +
-	"\fCommitChunks\x12\x1a.shoal.CommitChunksRequest\x1a\x1b.shoal.CommitChunksResponse\x12S\n" +
+	"\fCommitChunks\x12\x1a.shoal.CommitChunksRequest\x1a\x1b.shoal.CommitChunksResponse\x12/\n" +
+	"\x04Sync\x12\x12.shoal.SyncRequest\x1a\x13.shoal.SyncResponse\x12S\n" +
 	"\x10ReportBadReplica\x12\x1e.shoal.ReportBadReplicaRequest\x1a\x1f.shoal.ReportBadReplicaResponse\x12;\n" +
 	"\bRegister\x12\x16.shoal.RegisterRequest\x1a\x17.shoal.RegisterResponse\x12>\n" +
 	"\tHeartbeat\x12\x17.shoal.HeartbeatRequest\x1a\x18.shoal.HeartbeatResponse\x125\n" +
 	"\x06Status\x12\x14.shoal.StatusRequest\x1a\x15.shoal.StatusResponse\x12/\n" +
 	"\x04Fsck\x12\x12.shoal.FsckRequest\x1a\x13.shoal.FsckResponse\x12G\n" +
-	"\fDecommission\x12\x1a.shoal.DecommissionRequest\x1a\x1b.shoal.DecommissionResponse2\xaf\x02\n" +
+	"\fDecommission\x12\x1a.shoal.DecommissionRequest\x1a\x1b.shoal.DecommissionResponse2\xf2\x02\n" +
 	"\vChunkServer\x12C\n" +
 	"\n" +
 	"WriteChunk\x12\x18.shoal.WriteChunkRequest\x1a\x19.shoal.WriteChunkResponse(\x01\x12@\n" +
 	"\tReadChunk\x12\x17.shoal.ReadChunkRequest\x1a\x18.shoal.ReadChunkResponse0\x01\x12P\n" +
 	"\x0fReplicateChunks\x12\x1d.shoal.ReplicateChunksRequest\x1a\x1e.shoal.ReplicateChunksResponse\x12G\n" +
-	"\fDeleteChunks\x12\x1a.shoal.DeleteChunksRequest\x1a\x1b.shoal.DeleteChunksResponseB(Z&github.com/shoalfs/shoal/proto;shoalpbb\x06proto3"
+	"\fDeleteChunks\x12\x1a.shoal.DeleteChunksRequest\x1a\x1b.shoal.DeleteChunksResponse\x12A\n" +
+	"\n" +
+	"SyncChunks\x12\x18.shoal.SyncChunksRequest\x1a\x19.shoal.SyncChunksResponseB(Z&github.com/shoalfs/shoal/proto;shoalpbb\x06proto3"
 
 var (
 	file_shoal_proto_rawDescOnce sync.Once
@@ -4384,7 +4680,7 @@ func file_shoal_proto_rawDescGZIP() []byte {
 }
 
 var file_shoal_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
+var file_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
 var file_shoal_proto_goTypes = []any{
 	(SetAttrMask)(0),                 // 0: shoal.SetAttrMask
 	(ErrorDetail_Reason)(0),          // 1: shoal.ErrorDetail.Reason
@@ -4419,35 +4715,40 @@ var file_shoal_proto_goTypes = []any{
 	(*AllocateChunkResponse)(nil),    // 30: shoal.AllocateChunkResponse
 	(*ChunkCommit)(nil),              // 31: shoal.ChunkCommit
 	(*CommitChunksRequest)(nil),      // 32: shoal.CommitChunksRequest
-	(*CommitChunksResponse)(nil),     // 33: shoal.CommitChunksResponse
-	(*ReportBadReplicaRequest)(nil),  // 34: shoal.ReportBadReplicaRequest
-	(*ReportBadReplicaResponse)(nil), // 35: shoal.ReportBadReplicaResponse
-	(*ChunkReport)(nil),              // 36: shoal.ChunkReport
-	(*RegisterRequest)(nil),          // 37: shoal.RegisterRequest
-	(*RegisterResponse)(nil),         // 38: shoal.RegisterResponse
-	(*HeartbeatRequest)(nil),         // 39: shoal.HeartbeatRequest
-	(*HeartbeatResponse)(nil),        // 40: shoal.HeartbeatResponse
-	(*NodeStatus)(nil),               // 41: shoal.NodeStatus
-	(*HealerStatus)(nil),             // 42: shoal.HealerStatus
-	(*StatusRequest)(nil),            // 43: shoal.StatusRequest
-	(*StatusResponse)(nil),           // 44: shoal.StatusResponse
-	(*FsckRequest)(nil),              // 45: shoal.FsckRequest
-	(*FsckProblem)(nil),              // 46: shoal.FsckProblem
-	(*FsckResponse)(nil),             // 47: shoal.FsckResponse
-	(*DecommissionRequest)(nil),      // 48: shoal.DecommissionRequest
-	(*DecommissionResponse)(nil),     // 49: shoal.DecommissionResponse
-	(*WriteChunkHeader)(nil),         // 50: shoal.WriteChunkHeader
-	(*WriteChunkRequest)(nil),        // 51: shoal.WriteChunkRequest
-	(*ReplicaResult)(nil),            // 52: shoal.ReplicaResult
-	(*WriteChunkResponse)(nil),       // 53: shoal.WriteChunkResponse
-	(*ReadChunkRequest)(nil),         // 54: shoal.ReadChunkRequest
-	(*ReadChunkResponse)(nil),        // 55: shoal.ReadChunkResponse
-	(*ReplicateItem)(nil),            // 56: shoal.ReplicateItem
-	(*ReplicateChunksRequest)(nil),   // 57: shoal.ReplicateChunksRequest
-	(*ReplicateResult)(nil),          // 58: shoal.ReplicateResult
-	(*ReplicateChunksResponse)(nil),  // 59: shoal.ReplicateChunksResponse
-	(*DeleteChunksRequest)(nil),      // 60: shoal.DeleteChunksRequest
-	(*DeleteChunksResponse)(nil),     // 61: shoal.DeleteChunksResponse
+	(*SyncRequest)(nil),              // 33: shoal.SyncRequest
+	(*SyncResponse)(nil),             // 34: shoal.SyncResponse
+	(*CommitChunksResponse)(nil),     // 35: shoal.CommitChunksResponse
+	(*ReportBadReplicaRequest)(nil),  // 36: shoal.ReportBadReplicaRequest
+	(*ReportBadReplicaResponse)(nil), // 37: shoal.ReportBadReplicaResponse
+	(*ChunkReport)(nil),              // 38: shoal.ChunkReport
+	(*RegisterRequest)(nil),          // 39: shoal.RegisterRequest
+	(*RegisterResponse)(nil),         // 40: shoal.RegisterResponse
+	(*HeartbeatRequest)(nil),         // 41: shoal.HeartbeatRequest
+	(*HeartbeatResponse)(nil),        // 42: shoal.HeartbeatResponse
+	(*NodeStatus)(nil),               // 43: shoal.NodeStatus
+	(*HealerStatus)(nil),             // 44: shoal.HealerStatus
+	(*StatusRequest)(nil),            // 45: shoal.StatusRequest
+	(*StatusResponse)(nil),           // 46: shoal.StatusResponse
+	(*FsckRequest)(nil),              // 47: shoal.FsckRequest
+	(*FsckProblem)(nil),              // 48: shoal.FsckProblem
+	(*FsckResponse)(nil),             // 49: shoal.FsckResponse
+	(*DecommissionRequest)(nil),      // 50: shoal.DecommissionRequest
+	(*DecommissionResponse)(nil),     // 51: shoal.DecommissionResponse
+	(*WriteChunkHeader)(nil),         // 52: shoal.WriteChunkHeader
+	(*WriteChunkRequest)(nil),        // 53: shoal.WriteChunkRequest
+	(*ReplicaResult)(nil),            // 54: shoal.ReplicaResult
+	(*WriteChunkResponse)(nil),       // 55: shoal.WriteChunkResponse
+	(*ReadChunkRequest)(nil),         // 56: shoal.ReadChunkRequest
+	(*ReadChunkResponse)(nil),        // 57: shoal.ReadChunkResponse
+	(*ReplicateItem)(nil),            // 58: shoal.ReplicateItem
+	(*ReplicateChunksRequest)(nil),   // 59: shoal.ReplicateChunksRequest
+	(*ReplicateResult)(nil),          // 60: shoal.ReplicateResult
+	(*ReplicateChunksResponse)(nil),  // 61: shoal.ReplicateChunksResponse
+	(*DeleteChunksRequest)(nil),      // 62: shoal.DeleteChunksRequest
+	(*DeleteChunksResponse)(nil),     // 63: shoal.DeleteChunksResponse
+	(*ChunkRef)(nil),                 // 64: shoal.ChunkRef
+	(*SyncChunksRequest)(nil),        // 65: shoal.SyncChunksRequest
+	(*SyncChunksResponse)(nil),       // 66: shoal.SyncChunksResponse
 }
 var file_shoal_proto_depIdxs = []int32{
 	1,  // 0: shoal.ErrorDetail.reason:type_name -> shoal.ErrorDetail.Reason
@@ -4455,79 +4756,89 @@ var file_shoal_proto_depIdxs = []int32{
 	3,  // 2: shoal.GetAttrResponse.attr:type_name -> shoal.Attr
 	3,  // 3: shoal.SetAttrResponse.attr:type_name -> shoal.Attr
 	3,  // 4: shoal.CreateResponse.attr:type_name -> shoal.Attr
-	3,  // 5: shoal.LinkResponse.attr:type_name -> shoal.Attr
-	3,  // 6: shoal.DirEntry.attr:type_name -> shoal.Attr
-	20, // 7: shoal.ReadDirResponse.entries:type_name -> shoal.DirEntry
-	25, // 8: shoal.ChunkLayout.replicas:type_name -> shoal.Location
-	3,  // 9: shoal.GetLayoutResponse.attr:type_name -> shoal.Attr
-	26, // 10: shoal.GetLayoutResponse.chunks:type_name -> shoal.ChunkLayout
-	25, // 11: shoal.AllocateChunkResponse.targets:type_name -> shoal.Location
-	31, // 12: shoal.CommitChunksRequest.chunks:type_name -> shoal.ChunkCommit
-	3,  // 13: shoal.CommitChunksResponse.attr:type_name -> shoal.Attr
-	36, // 14: shoal.RegisterRequest.chunks:type_name -> shoal.ChunkReport
-	36, // 15: shoal.HeartbeatRequest.added:type_name -> shoal.ChunkReport
-	36, // 16: shoal.HeartbeatRequest.removed:type_name -> shoal.ChunkReport
-	36, // 17: shoal.HeartbeatRequest.corrupt:type_name -> shoal.ChunkReport
-	36, // 18: shoal.HeartbeatResponse.delete:type_name -> shoal.ChunkReport
-	41, // 19: shoal.StatusResponse.nodes:type_name -> shoal.NodeStatus
-	42, // 20: shoal.StatusResponse.healer:type_name -> shoal.HealerStatus
-	46, // 21: shoal.FsckResponse.problems:type_name -> shoal.FsckProblem
-	50, // 22: shoal.WriteChunkRequest.header:type_name -> shoal.WriteChunkHeader
-	52, // 23: shoal.WriteChunkResponse.replicas:type_name -> shoal.ReplicaResult
-	56, // 24: shoal.ReplicateChunksRequest.items:type_name -> shoal.ReplicateItem
-	58, // 25: shoal.ReplicateChunksResponse.results:type_name -> shoal.ReplicateResult
-	36, // 26: shoal.DeleteChunksRequest.chunks:type_name -> shoal.ChunkReport
-	4,  // 27: shoal.Manager.Lookup:input_type -> shoal.LookupRequest
-	6,  // 28: shoal.Manager.GetAttr:input_type -> shoal.GetAttrRequest
-	8,  // 29: shoal.Manager.SetAttr:input_type -> shoal.SetAttrRequest
-	10, // 30: shoal.Manager.Create:input_type -> shoal.CreateRequest
-	12, // 31: shoal.Manager.Link:input_type -> shoal.LinkRequest
-	14, // 32: shoal.Manager.Unlink:input_type -> shoal.UnlinkRequest
-	16, // 33: shoal.Manager.Rename:input_type -> shoal.RenameRequest
-	18, // 34: shoal.Manager.ReleaseInode:input_type -> shoal.ReleaseInodeRequest
-	21, // 35: shoal.Manager.ReadDir:input_type -> shoal.ReadDirRequest
-	23, // 36: shoal.Manager.StatFS:input_type -> shoal.StatFSRequest
-	27, // 37: shoal.Manager.GetLayout:input_type -> shoal.GetLayoutRequest
-	29, // 38: shoal.Manager.AllocateChunk:input_type -> shoal.AllocateChunkRequest
-	32, // 39: shoal.Manager.CommitChunks:input_type -> shoal.CommitChunksRequest
-	34, // 40: shoal.Manager.ReportBadReplica:input_type -> shoal.ReportBadReplicaRequest
-	37, // 41: shoal.Manager.Register:input_type -> shoal.RegisterRequest
-	39, // 42: shoal.Manager.Heartbeat:input_type -> shoal.HeartbeatRequest
-	43, // 43: shoal.Manager.Status:input_type -> shoal.StatusRequest
-	45, // 44: shoal.Manager.Fsck:input_type -> shoal.FsckRequest
-	48, // 45: shoal.Manager.Decommission:input_type -> shoal.DecommissionRequest
-	51, // 46: shoal.ChunkServer.WriteChunk:input_type -> shoal.WriteChunkRequest
-	54, // 47: shoal.ChunkServer.ReadChunk:input_type -> shoal.ReadChunkRequest
-	57, // 48: shoal.ChunkServer.ReplicateChunks:input_type -> shoal.ReplicateChunksRequest
-	60, // 49: shoal.ChunkServer.DeleteChunks:input_type -> shoal.DeleteChunksRequest
-	5,  // 50: shoal.Manager.Lookup:output_type -> shoal.LookupResponse
-	7,  // 51: shoal.Manager.GetAttr:output_type -> shoal.GetAttrResponse
-	9,  // 52: shoal.Manager.SetAttr:output_type -> shoal.SetAttrResponse
-	11, // 53: shoal.Manager.Create:output_type -> shoal.CreateResponse
-	13, // 54: shoal.Manager.Link:output_type -> shoal.LinkResponse
-	15, // 55: shoal.Manager.Unlink:output_type -> shoal.UnlinkResponse
-	17, // 56: shoal.Manager.Rename:output_type -> shoal.RenameResponse
-	19, // 57: shoal.Manager.ReleaseInode:output_type -> shoal.ReleaseInodeResponse
-	22, // 58: shoal.Manager.ReadDir:output_type -> shoal.ReadDirResponse
-	24, // 59: shoal.Manager.StatFS:output_type -> shoal.StatFSResponse
-	28, // 60: shoal.Manager.GetLayout:output_type -> shoal.GetLayoutResponse
-	30, // 61: shoal.Manager.AllocateChunk:output_type -> shoal.AllocateChunkResponse
-	33, // 62: shoal.Manager.CommitChunks:output_type -> shoal.CommitChunksResponse
-	35, // 63: shoal.Manager.ReportBadReplica:output_type -> shoal.ReportBadReplicaResponse
-	38, // 64: shoal.Manager.Register:output_type -> shoal.RegisterResponse
-	40, // 65: shoal.Manager.Heartbeat:output_type -> shoal.HeartbeatResponse
-	44, // 66: shoal.Manager.Status:output_type -> shoal.StatusResponse
-	47, // 67: shoal.Manager.Fsck:output_type -> shoal.FsckResponse
-	49, // 68: shoal.Manager.Decommission:output_type -> shoal.DecommissionResponse
-	53, // 69: shoal.ChunkServer.WriteChunk:output_type -> shoal.WriteChunkResponse
-	55, // 70: shoal.ChunkServer.ReadChunk:output_type -> shoal.ReadChunkResponse
-	59, // 71: shoal.ChunkServer.ReplicateChunks:output_type -> shoal.ReplicateChunksResponse
-	61, // 72: shoal.ChunkServer.DeleteChunks:output_type -> shoal.DeleteChunksResponse
-	50, // [50:73] is the sub-list for method output_type
-	27, // [27:50] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	3,  // 5: shoal.CreateResponse.parent:type_name -> shoal.Attr
+	3,  // 6: shoal.LinkResponse.attr:type_name -> shoal.Attr
+	3,  // 7: shoal.LinkResponse.parent:type_name -> shoal.Attr
+	3,  // 8: shoal.UnlinkResponse.parent:type_name -> shoal.Attr
+	3,  // 9: shoal.RenameResponse.old_parent:type_name -> shoal.Attr
+	3,  // 10: shoal.RenameResponse.new_parent:type_name -> shoal.Attr
+	3,  // 11: shoal.DirEntry.attr:type_name -> shoal.Attr
+	20, // 12: shoal.ReadDirResponse.entries:type_name -> shoal.DirEntry
+	25, // 13: shoal.ChunkLayout.replicas:type_name -> shoal.Location
+	3,  // 14: shoal.GetLayoutResponse.attr:type_name -> shoal.Attr
+	26, // 15: shoal.GetLayoutResponse.chunks:type_name -> shoal.ChunkLayout
+	25, // 16: shoal.AllocateChunkResponse.targets:type_name -> shoal.Location
+	31, // 17: shoal.CommitChunksRequest.chunks:type_name -> shoal.ChunkCommit
+	3,  // 18: shoal.CommitChunksResponse.attr:type_name -> shoal.Attr
+	38, // 19: shoal.RegisterRequest.chunks:type_name -> shoal.ChunkReport
+	38, // 20: shoal.HeartbeatRequest.added:type_name -> shoal.ChunkReport
+	38, // 21: shoal.HeartbeatRequest.removed:type_name -> shoal.ChunkReport
+	38, // 22: shoal.HeartbeatRequest.corrupt:type_name -> shoal.ChunkReport
+	38, // 23: shoal.HeartbeatResponse.delete:type_name -> shoal.ChunkReport
+	43, // 24: shoal.StatusResponse.nodes:type_name -> shoal.NodeStatus
+	44, // 25: shoal.StatusResponse.healer:type_name -> shoal.HealerStatus
+	48, // 26: shoal.FsckResponse.problems:type_name -> shoal.FsckProblem
+	52, // 27: shoal.WriteChunkRequest.header:type_name -> shoal.WriteChunkHeader
+	54, // 28: shoal.WriteChunkResponse.replicas:type_name -> shoal.ReplicaResult
+	58, // 29: shoal.ReplicateChunksRequest.items:type_name -> shoal.ReplicateItem
+	60, // 30: shoal.ReplicateChunksResponse.results:type_name -> shoal.ReplicateResult
+	38, // 31: shoal.DeleteChunksRequest.chunks:type_name -> shoal.ChunkReport
+	64, // 32: shoal.SyncChunksRequest.chunks:type_name -> shoal.ChunkRef
+	4,  // 33: shoal.Manager.Lookup:input_type -> shoal.LookupRequest
+	6,  // 34: shoal.Manager.GetAttr:input_type -> shoal.GetAttrRequest
+	8,  // 35: shoal.Manager.SetAttr:input_type -> shoal.SetAttrRequest
+	10, // 36: shoal.Manager.Create:input_type -> shoal.CreateRequest
+	12, // 37: shoal.Manager.Link:input_type -> shoal.LinkRequest
+	14, // 38: shoal.Manager.Unlink:input_type -> shoal.UnlinkRequest
+	16, // 39: shoal.Manager.Rename:input_type -> shoal.RenameRequest
+	18, // 40: shoal.Manager.ReleaseInode:input_type -> shoal.ReleaseInodeRequest
+	21, // 41: shoal.Manager.ReadDir:input_type -> shoal.ReadDirRequest
+	23, // 42: shoal.Manager.StatFS:input_type -> shoal.StatFSRequest
+	27, // 43: shoal.Manager.GetLayout:input_type -> shoal.GetLayoutRequest
+	29, // 44: shoal.Manager.AllocateChunk:input_type -> shoal.AllocateChunkRequest
+	32, // 45: shoal.Manager.CommitChunks:input_type -> shoal.CommitChunksRequest
+	33, // 46: shoal.Manager.Sync:input_type -> shoal.SyncRequest
+	36, // 47: shoal.Manager.ReportBadReplica:input_type -> shoal.ReportBadReplicaRequest
+	39, // 48: shoal.Manager.Register:input_type -> shoal.RegisterRequest
+	41, // 49: shoal.Manager.Heartbeat:input_type -> shoal.HeartbeatRequest
+	45, // 50: shoal.Manager.Status:input_type -> shoal.StatusRequest
+	47, // 51: shoal.Manager.Fsck:input_type -> shoal.FsckRequest
+	50, // 52: shoal.Manager.Decommission:input_type -> shoal.DecommissionRequest
+	53, // 53: shoal.ChunkServer.WriteChunk:input_type -> shoal.WriteChunkRequest
+	56, // 54: shoal.ChunkServer.ReadChunk:input_type -> shoal.ReadChunkRequest
+	59, // 55: shoal.ChunkServer.ReplicateChunks:input_type -> shoal.ReplicateChunksRequest
+	62, // 56: shoal.ChunkServer.DeleteChunks:input_type -> shoal.DeleteChunksRequest
+	65, // 57: shoal.ChunkServer.SyncChunks:input_type -> shoal.SyncChunksRequest
+	5,  // 58: shoal.Manager.Lookup:output_type -> shoal.LookupResponse
+	7,  // 59: shoal.Manager.GetAttr:output_type -> shoal.GetAttrResponse
+	9,  // 60: shoal.Manager.SetAttr:output_type -> shoal.SetAttrResponse
+	11, // 61: shoal.Manager.Create:output_type -> shoal.CreateResponse
+	13, // 62: shoal.Manager.Link:output_type -> shoal.LinkResponse
+	15, // 63: shoal.Manager.Unlink:output_type -> shoal.UnlinkResponse
+	17, // 64: shoal.Manager.Rename:output_type -> shoal.RenameResponse
+	19, // 65: shoal.Manager.ReleaseInode:output_type -> shoal.ReleaseInodeResponse
+	22, // 66: shoal.Manager.ReadDir:output_type -> shoal.ReadDirResponse
+	24, // 67: shoal.Manager.StatFS:output_type -> shoal.StatFSResponse
+	28, // 68: shoal.Manager.GetLayout:output_type -> shoal.GetLayoutResponse
+	30, // 69: shoal.Manager.AllocateChunk:output_type -> shoal.AllocateChunkResponse
+	35, // 70: shoal.Manager.CommitChunks:output_type -> shoal.CommitChunksResponse
+	34, // 71: shoal.Manager.Sync:output_type -> shoal.SyncResponse
+	37, // 72: shoal.Manager.ReportBadReplica:output_type -> shoal.ReportBadReplicaResponse
+	40, // 73: shoal.Manager.Register:output_type -> shoal.RegisterResponse
+	42, // 74: shoal.Manager.Heartbeat:output_type -> shoal.HeartbeatResponse
+	46, // 75: shoal.Manager.Status:output_type -> shoal.StatusResponse
+	49, // 76: shoal.Manager.Fsck:output_type -> shoal.FsckResponse
+	51, // 77: shoal.Manager.Decommission:output_type -> shoal.DecommissionResponse
+	55, // 78: shoal.ChunkServer.WriteChunk:output_type -> shoal.WriteChunkResponse
+	57, // 79: shoal.ChunkServer.ReadChunk:output_type -> shoal.ReadChunkResponse
+	61, // 80: shoal.ChunkServer.ReplicateChunks:output_type -> shoal.ReplicateChunksResponse
+	63, // 81: shoal.ChunkServer.DeleteChunks:output_type -> shoal.DeleteChunksResponse
+	66, // 82: shoal.ChunkServer.SyncChunks:output_type -> shoal.SyncChunksResponse
+	58, // [58:83] is the sub-list for method output_type
+	33, // [33:58] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_shoal_proto_init() }
@@ -4541,7 +4852,7 @@ func file_shoal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_proto_rawDesc), len(file_shoal_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   60,
+			NumMessages:   65,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

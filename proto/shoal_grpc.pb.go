@@ -49,6 +49,7 @@ const (
 	Manager_GetLayout_FullMethodName        = "/shoal.Manager/GetLayout"
 	Manager_AllocateChunk_FullMethodName    = "/shoal.Manager/AllocateChunk"
 	Manager_CommitChunks_FullMethodName     = "/shoal.Manager/CommitChunks"
+	Manager_Sync_FullMethodName             = "/shoal.Manager/Sync"
 	Manager_ReportBadReplica_FullMethodName = "/shoal.Manager/ReportBadReplica"
 	Manager_Register_FullMethodName         = "/shoal.Manager/Register"
 	Manager_Heartbeat_FullMethodName        = "/shoal.Manager/Heartbeat"
@@ -74,6 +75,7 @@ type ManagerClient interface {
 	GetLayout(ctx context.Context, in *GetLayoutRequest, opts ...grpc.CallOption) (*GetLayoutResponse, error)
 	AllocateChunk(ctx context.Context, in *AllocateChunkRequest, opts ...grpc.CallOption) (*AllocateChunkResponse, error)
 	CommitChunks(ctx context.Context, in *CommitChunksRequest, opts ...grpc.CallOption) (*CommitChunksResponse, error)
+	Sync(ctx context.Context, in *SyncRequest, opts ...grpc.CallOption) (*SyncResponse, error)
 	ReportBadReplica(ctx context.Context, in *ReportBadReplicaRequest, opts ...grpc.CallOption) (*ReportBadReplicaResponse, error)
 	Register(ctx context.Context, in *RegisterRequest, opts ...grpc.CallOption) (*RegisterResponse, error)
 	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
@@ -220,6 +222,16 @@ func (c *managerClient) CommitChunks(ctx context.Context, in *CommitChunksReques
 	return out, nil
 }
 
+func (c *managerClient) Sync(ctx context.Context, in *SyncRequest, opts ...grpc.CallOption) (*SyncResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SyncResponse)
+	err := c.cc.Invoke(ctx, Manager_Sync_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *managerClient) ReportBadReplica(ctx context.Context, in *ReportBadReplicaRequest, opts ...grpc.CallOption) (*ReportBadReplicaResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ReportBadReplicaResponse)
@@ -297,6 +309,7 @@ type ManagerServer interface {
 	GetLayout(context.Context, *GetLayoutRequest) (*GetLayoutResponse, error)
 	AllocateChunk(context.Context, *AllocateChunkRequest) (*AllocateChunkResponse, error)
 	CommitChunks(context.Context, *CommitChunksRequest) (*CommitChunksResponse, error)
+	Sync(context.Context, *SyncRequest) (*SyncResponse, error)
 	ReportBadReplica(context.Context, *ReportBadReplicaRequest) (*ReportBadReplicaResponse, error)
 	Register(context.Context, *RegisterRequest) (*RegisterResponse, error)
 	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
@@ -351,6 +364,9 @@ func (UnimplementedManagerServer) AllocateChunk(context.Context, *AllocateChunkR
 }
 func (UnimplementedManagerServer) CommitChunks(context.Context, *CommitChunksRequest) (*CommitChunksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CommitChunks not implemented")
+}
+func (UnimplementedManagerServer) Sync(context.Context, *SyncRequest) (*SyncResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Sync not implemented")
 }
 func (UnimplementedManagerServer) ReportBadReplica(context.Context, *ReportBadReplicaRequest) (*ReportBadReplicaResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReportBadReplica not implemented")
@@ -625,6 +641,24 @@ func _Manager_CommitChunks_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Manager_Sync_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SyncRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagerServer).Sync(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Manager_Sync_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagerServer).Sync(ctx, req.(*SyncRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Manager_ReportBadReplica_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ReportBadReplicaRequest)
 	if err := dec(in); err != nil {
@@ -793,6 +827,10 @@ var Manager_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Manager_CommitChunks_Handler,
 		},
 		{
+			MethodName: "Sync",
+			Handler:    _Manager_Sync_Handler,
+		},
+		{
 			MethodName: "ReportBadReplica",
 			Handler:    _Manager_ReportBadReplica_Handler,
 		},
@@ -826,6 +864,7 @@ const (
 	ChunkServer_ReadChunk_FullMethodName       = "/shoal.ChunkServer/ReadChunk"
 	ChunkServer_ReplicateChunks_FullMethodName = "/shoal.ChunkServer/ReplicateChunks"
 	ChunkServer_DeleteChunks_FullMethodName    = "/shoal.ChunkServer/DeleteChunks"
+	ChunkServer_SyncChunks_FullMethodName      = "/shoal.ChunkServer/SyncChunks"
 )
 
 // ChunkServerClient is the client API for ChunkServer service.
@@ -836,6 +875,7 @@ type ChunkServerClient interface {
 	ReadChunk(ctx context.Context, in *ReadChunkRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReadChunkResponse], error)
 	ReplicateChunks(ctx context.Context, in *ReplicateChunksRequest, opts ...grpc.CallOption) (*ReplicateChunksResponse, error)
 	DeleteChunks(ctx context.Context, in *DeleteChunksRequest, opts ...grpc.CallOption) (*DeleteChunksResponse, error)
+	SyncChunks(ctx context.Context, in *SyncChunksRequest, opts ...grpc.CallOption) (*SyncChunksResponse, error)
 }
 
 type chunkServerClient struct {
@@ -898,6 +938,16 @@ func (c *chunkServerClient) DeleteChunks(ctx context.Context, in *DeleteChunksRe
 	return out, nil
 }
 
+func (c *chunkServerClient) SyncChunks(ctx context.Context, in *SyncChunksRequest, opts ...grpc.CallOption) (*SyncChunksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SyncChunksResponse)
+	err := c.cc.Invoke(ctx, ChunkServer_SyncChunks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ChunkServerServer is the server API for ChunkServer service.
 // All implementations must embed UnimplementedChunkServerServer
 // for forward compatibility.
@@ -906,6 +956,7 @@ type ChunkServerServer interface {
 	ReadChunk(*ReadChunkRequest, grpc.ServerStreamingServer[ReadChunkResponse]) error
 	ReplicateChunks(context.Context, *ReplicateChunksRequest) (*ReplicateChunksResponse, error)
 	DeleteChunks(context.Context, *DeleteChunksRequest) (*DeleteChunksResponse, error)
+	SyncChunks(context.Context, *SyncChunksRequest) (*SyncChunksResponse, error)
 	mustEmbedUnimplementedChunkServerServer()
 }
 
@@ -927,6 +978,9 @@ func (UnimplementedChunkServerServer) ReplicateChunks(context.Context, *Replicat
 }
 func (UnimplementedChunkServerServer) DeleteChunks(context.Context, *DeleteChunksRequest) (*DeleteChunksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteChunks not implemented")
+}
+func (UnimplementedChunkServerServer) SyncChunks(context.Context, *SyncChunksRequest) (*SyncChunksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SyncChunks not implemented")
 }
 func (UnimplementedChunkServerServer) mustEmbedUnimplementedChunkServerServer() {}
 func (UnimplementedChunkServerServer) testEmbeddedByValue()                     {}
@@ -1003,6 +1057,24 @@ func _ChunkServer_DeleteChunks_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ChunkServer_SyncChunks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SyncChunksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChunkServerServer).SyncChunks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChunkServer_SyncChunks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChunkServerServer).SyncChunks(ctx, req.(*SyncChunksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ChunkServer_ServiceDesc is the grpc.ServiceDesc for ChunkServer service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1017,6 +1089,10 @@ var ChunkServer_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteChunks",
 			Handler:    _ChunkServer_DeleteChunks_Handler,
+		},
+		{
+			MethodName: "SyncChunks",
+			Handler:    _ChunkServer_SyncChunks_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
