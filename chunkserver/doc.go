@@ -10,9 +10,14 @@
 //     an older one plus patched ranges; the two coexist until the manager
 //     deletes the old one.
 //   - A replica is sealed only when its write stream ended cleanly, and
-//     sealing is durable and atomic (temporary file, fsync, rename,
-//     directory fsync in the Store): after a crash it is wholly there or
-//     absent. A stream that breaks is discarded on every node of the chain.
+//     sealing is atomic (temporary file, rename in the Store): after a
+//     crash of the process it is wholly there or absent. A stream that
+//     breaks is discarded on every node of the chain. A seal survives a
+//     crash of the machine once the replica is synced (file and directory
+//     fsync): when the write asked for it (WriteChunkHeader.sync), for a
+//     repair copy, or by SyncChunks, which a client's fsync calls. A torn
+//     replica after a machine crash fails its header or checksums and is
+//     reported corrupt, never served.
 //   - Every 64 KiB block carries a CRC32C, written at seal time and checked
 //     on every read, during replication (against the source's stored
 //     values, end to end) and by the scrubber. Data that fails is never

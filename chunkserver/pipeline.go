@@ -49,6 +49,7 @@ func (s *Server) forward(ctx context.Context, h *shoalpb.WriteChunkHeader) *forw
 		BaseVersion: h.BaseVersion,
 		BaseLength:  h.BaseLength,
 		Chain:       h.Chain[1:],
+		Sync:        h.Sync,
 	}
 	go func() {
 		defer close(f.done)

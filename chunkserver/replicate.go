@@ -103,6 +103,11 @@ func (s *Server) pull(ctx context.Context, id ChunkID, version, length uint64, s
 		return 0, err
 	}
 	s.reports.added(info)
+	// A repair copy is durable before the healer counts it: nobody
+	// fsyncs it later.
+	if err := s.store.Sync(ctx, info.ID, info.Version); err != nil {
+		return 0, err
+	}
 	return info.Length, nil
 }
 

@@ -104,6 +104,11 @@ func (s *Server) WriteChunk(stream shoalpb.ChunkServer_WriteChunkServer) error {
 		return s.toStatus(fmt.Errorf("chunk %d version %d: seal: %w", id, h.Version, err))
 	}
 	s.reports.added(info)
+	if h.Sync {
+		if err := s.store.Sync(ctx, id, h.Version); err != nil {
+			return s.toStatus(fmt.Errorf("chunk %d version %d: sync: %w", id, h.Version, err))
+		}
+	}
 	results := []*shoalpb.ReplicaResult{{Addr: s.cfg.Advertise, NodeId: s.NodeID(), Ok: true}}
 	if fwd != nil {
 		results = append(results, fwd.results(info)...)

@@ -79,6 +79,13 @@ type Store interface {
 	// ErrCorrupt if its metadata does not parse. It does not read data.
 	Stat(ctx context.Context, id ChunkID, version uint64) (ChunkInfo, error)
 
+	// Sync makes sealed replica (id, version) durable: after it returns
+	// nil the replica survives a crash of the machine, not only of the
+	// process. A Writer's Commit seals without it (the replica is in the
+	// store's files, perhaps not yet on its disk). ErrNotFound if the
+	// replica is missing.
+	Sync(ctx context.Context, id ChunkID, version uint64) error
+
 	// Delete removes replica (id, version); ErrNotFound if it is missing.
 	// Readers that already started may finish.
 	Delete(ctx context.Context, id ChunkID, version uint64) error

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,6 +32,10 @@ type Client struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // bad-replica reports
+
+	// minReplicas is the manager's min_replicas, from the last
+	// allocation (0 until one): how many synced replicas Sync needs.
+	minReplicas atomic.Int32
 
 	mu     sync.Mutex // guards files and closed
 	files  map[*File]struct{}

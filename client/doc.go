@@ -17,7 +17,7 @@
 //     opens a WriteChunk stream to the first target with the others as the
 //     chain, and sends the data as it arrives, in messages of at most
 //     1 MiB. When the chunk is full it is sealed: the stream is closed, the
-//     chain fsyncs and reports, and the writer moves on to the next chunk
+//     chain seals and reports, and the writer moves on to the next chunk
 //     while this one is committed. Several chunks are in flight at once,
 //     bounded by the write buffer.
 //   - Other writes (random writes, overwrites of sealed data) collect
@@ -51,12 +51,17 @@
 // # What is durable when
 //
 // After WriteAt returns, the data is in this process's memory only.
-// After Sync or Close returns nil, everything written before the call is
-// on at least min_replicas chunkservers, fsynced there, and the manager
-// has committed the chunk versions and the size in one transaction. A
-// write that fails in the background is reported by the next WriteAt,
-// and by every later Sync and Close (the error is sticky: the file's
-// unsynced data may be lost). File.Truncate flushes first, then has the
+// After Flush or Close returns nil, everything written before the call is
+// sealed on at least min_replicas chunkservers (in their files, not yet
+// fsynced) and the manager has committed the chunk versions and the size
+// in one transaction (in its log, not yet fsynced): other clients read
+// it, and it survives a crash of any process, this one included. After
+// Sync returns nil it is also on disk: each chunk fsynced on at least
+// min_replicas of its replicas, and the manager's log fsynced; it
+// survives a crash of every machine. (HDFS makes the same split:
+// hflush/close, hsync.) A write that fails in the background is reported
+// by the next WriteAt, and by every later Flush, Sync and Close (the
+// error is sticky: the file's unflushed data may be lost). File.Truncate flushes first, then has the
 // manager set the size.
 //
 // # Reads

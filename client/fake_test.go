@@ -80,6 +80,7 @@ type fakeManager struct {
 	commits     []*shoalpb.CommitChunksRequest
 	allocs      []*shoalpb.AllocateChunkRequest
 	decommissed []string
+	syncs       int // Sync calls
 	// beforeCommit, if set, runs (without the lock) at the start of
 	// every CommitChunks.
 	beforeCommit func()
@@ -406,6 +407,13 @@ func (m *fakeManager) CommitChunks(_ context.Context, r *shoalpb.CommitChunksReq
 	return &shoalpb.CommitChunksResponse{Attr: in.attr}, nil
 }
 
+func (m *fakeManager) Sync(context.Context, *shoalpb.SyncRequest) (*shoalpb.SyncResponse, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.syncs++
+	return &shoalpb.SyncResponse{}, nil
+}
+
 func (m *fakeManager) ReportBadReplica(_ context.Context, r *shoalpb.ReportBadReplicaRequest) (*shoalpb.ReportBadReplicaResponse, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -463,7 +471,37 @@ type fakeNode struct {
 	failWrites int
 	corrupt    bool // serve reads with a flipped byte (CRCs of the good data)
 	stall      bool // write streams hang until the client gives up
+	failSync   bool // SyncChunks reports every replica as failed
+	synced     map[ckey]int
 	conns      map[string]*grpc.ClientConn
+}
+
+func (n *fakeNode) SyncChunks(_ context.Context, r *shoalpb.SyncChunksRequest) (*shoalpb.SyncChunksResponse, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.synced == nil {
+		n.synced = make(map[ckey]int)
+	}
+	resp := &shoalpb.SyncChunksResponse{Errors: make([]string, len(r.Chunks))}
+	for i, c := range r.Chunks {
+		k := ckey{c.ChunkId, c.Version}
+		switch _, ok := n.chunks[k]; {
+		case n.failSync:
+			resp.Errors[i] = "injected fsync failure"
+		case !ok:
+			resp.Errors[i] = "not found"
+		default:
+			n.synced[k]++
+		}
+	}
+	return resp, nil
+}
+
+// syncCount is how many times the node synced (id, version).
+func (n *fakeNode) syncCount(id, version uint64) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.synced[ckey{id, version}]
 }
 
 func (n *fakeNode) peer(addr string) (shoalpb.ChunkServerClient, error) {

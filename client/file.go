@@ -51,6 +51,13 @@ type File struct {
 	// after its last write. The next write clears it.
 	mtime int64
 
+	// unsynced lists the chunks this File committed since its last Sync:
+	// sealed on their replicas but perhaps not yet on their disks.
+	// syncedAll says a Sync has covered the whole layout once (the first
+	// Sync also covers what earlier opens wrote and only closed).
+	unsynced  []*chunkLoc
+	syncedAll bool
+
 	// commitMu is held across each CommitChunks call (only commitLoop
 	// makes them, one at a time), so that SetMtime can wait out a
 	// commit that was built before it. Lock order: commitMu, then mu.
@@ -173,12 +180,14 @@ func (f *File) invalidateLocked() {
 	f.ra.clearLocked()
 }
 
-// Sync seals every chunk written since the last Sync and commits it.
-// When it returns nil, everything written before the call is on at least
-// the manager's minimum of replicas, fsynced, and the manager has the
-// layout and size. A write that failed in the background is reported
-// here (and by every later Sync and Close).
-func (f *File) Sync(ctx context.Context) error {
+// Flush seals every chunk written since the last Flush and commits it.
+// When it returns nil, everything written before the call is sealed on at
+// least the manager's minimum of replicas and the manager has the layout
+// and size: another client that opens the file reads it, and it survives
+// a crash of any process. It is on disk once Sync returns. A write that
+// failed in the background is reported here (and by every later Flush,
+// Sync and Close).
+func (f *File) Flush(ctx context.Context) error {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
@@ -212,7 +221,7 @@ func (f *File) Sync(ctx context.Context) error {
 func (f *File) SetMtime(ctx context.Context, t time.Time) error {
 	ns := t.UnixNano()
 	if ns == 0 {
-		return f.Sync(ctx)
+		return f.Flush(ctx)
 	}
 	f.mu.Lock()
 	if f.closed {
@@ -230,8 +239,8 @@ func (f *File) SetMtime(ctx context.Context, t time.Time) error {
 	return werr
 }
 
-// Close syncs the file, then stops its goroutines and releases it. It
-// returns Sync's error. After Close the File may not be used; Close may
+// Close flushes the file, then stops its goroutines and releases it. It
+// returns Flush's error. After Close the File may not be used; Close may
 // be called more than once (a later call returns the first failed write,
 // if any, or nil). After Client.Close, it reports the lost writes.
 func (f *File) Close(ctx context.Context) error {
@@ -247,7 +256,7 @@ func (f *File) Close(ctx context.Context) error {
 		}
 		return werr
 	}
-	err := f.Sync(ctx)
+	err := f.Flush(ctx)
 	f.mu.Lock()
 	f.closed = true
 	f.ra.clearLocked()
@@ -264,7 +273,7 @@ func (f *File) Truncate(ctx context.Context, size int64) error {
 	if size < 0 {
 		return opErr("truncate", inoPath(f.ino), syscall.EINVAL)
 	}
-	if err := f.Sync(ctx); err != nil {
+	if err := f.Flush(ctx); err != nil {
 		return err
 	}
 	s := uint64(size)

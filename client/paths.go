@@ -196,6 +196,10 @@ func (c *Client) Put(ctx context.Context, r io.Reader, size int64, p string, pro
 		return Attr{}, opErr("put", p, unwrapOp(err))
 	}
 	n, werr := copyIn(ctx, f, r, size, prog)
+	if werr == nil {
+		// An upload is done when it is on disk, not only replicated.
+		werr = f.Sync(ctx)
+	}
 	if cerr := f.Close(ctx); werr == nil {
 		werr = cerr
 	}

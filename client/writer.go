@@ -275,6 +275,9 @@ func (c *Client) allocate(ctx context.Context, ino Ino, idx uint64, exclude []st
 		resp, err = c.mgr.AllocateChunk(ctx, &shoalpb.AllocateChunkRequest{Ino: uint64(ino), Index: idx, ExcludeNodes: exclude})
 		return err
 	})
+	if err == nil {
+		c.minReplicas.Store(int32(resp.GetMinReplicas()))
+	}
 	return resp, err
 }
 
@@ -544,13 +547,15 @@ func (f *File) finishLocked(g *gen) {
 			f.werr = g.err
 		}
 	} else {
-		f.layout[g.index] = &chunkLoc{
+		loc := &chunkLoc{
 			index:    g.index,
 			chunkID:  g.res.chunkID,
 			version:  g.res.version,
 			length:   g.res.length,
 			replicas: g.res.nodes,
 		}
+		f.layout[g.index] = loc
+		f.unsynced = append(f.unsynced, loc)
 		f.size = max(f.size, int64(g.index)*f.cs+g.res.length)
 		f.layoutV++
 	}

@@ -106,6 +106,12 @@ func (d *dirHandle) Lookup(ctx context.Context, name string, out *gofuse.EntryOu
 	return d.n.child(ctx, name, a, out), 0
 }
 
-// Fsyncdir has nothing to do: every namespace change is durable in the
-// manager when the call that made it returns.
-func (d *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno { return 0 }
+// Fsyncdir makes the namespace changes acknowledged so far durable on
+// the manager's disk (they survive its process at once, its machine
+// after its next background sync).
+func (d *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
+	if err := d.n.fs.c.SyncMetadata(mutating(ctx)); err != nil {
+		return d.n.fs.errno(err, "fsyncdir", d.n.ino(), "")
+	}
+	return 0
+}

@@ -42,8 +42,10 @@
 // no layout to fetch), so create-and-open is one manager call. Setting
 // the mtime of an open file (utimens) tells its client.File the time to
 // commit with (File.SetMtime) instead of syncing it first. The client buffers
-// writes (within its WriteBuffer budget); Flush (every close(2)) and
-// Fsync commit them durably; the last Release closes the client.File.
+// writes (within its WriteBuffer budget); Flush (every close(2)) commits
+// them (client.File.Flush: replicated, visible to other mounts) and
+// Fsync also makes them durable on disk (client.File.Sync); Fsyncdir
+// fsyncs the manager's log. The last Release closes the client.File.
 // O_APPEND writes go at the client's idea of the size, not the
 // kernel's cached one. mmap works through the page cache (no
 // DIRECT_IO). Unlinking or renaming over a file open here passes

@@ -261,7 +261,7 @@ func (fs *fileSystem) openWith(ctx context.Context, ino client.Ino, created *cli
 	return &handle{fs: fs, of: of, flags: flags}, 0
 }
 
-// syncAll commits the data of every open file.
+// syncAll commits the data of every open file and makes it durable.
 func (fs *fileSystem) syncAll(ctx context.Context) error {
 	var errs []error
 	for _, of := range fs.pinAll() {
@@ -342,12 +342,13 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 // Flush runs on every close(2) of a descriptor: a writer's data is
 // committed before close returns, so another mount that opens the file
 // afterwards reads it (close-to-open consistency), and a failed commit
-// is reported by close.
+// is reported by close. It is sealed on the replicas, not yet fsynced
+// there: that is Fsync's work (see docs/DURABILITY.md).
 func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	if !h.writable() {
 		return 0
 	}
-	if err := h.of.f.Sync(mutating(ctx)); err != nil {
+	if err := h.of.f.Flush(mutating(ctx)); err != nil {
 		return h.fs.errno(err, "flush", h.of.ino, "")
 	}
 	return 0

@@ -29,6 +29,16 @@ type Config struct {
 	// is kept waiting for its ReleaseInode: a mount that dies never sends
 	// it. Past it the inode and its data are removed. Default 24h.
 	OrphanTTL time.Duration
+	// SyncWrites fsyncs Badger's log before every change is acknowledged.
+	// When false (the default), a change is acknowledged once it is in
+	// the log (memory-mapped files, so it survives the manager's process
+	// being killed), and the log is fsynced within SyncInterval, and at
+	// once by Sync (a client's fsync). See docs/DURABILITY.md.
+	SyncWrites bool
+	// SyncInterval bounds how long an acknowledged change may stay off
+	// the disk when SyncWrites is false: what a crash of the manager's
+	// machine (not its process) can lose. Default 1s.
+	SyncInterval time.Duration
 	// Log receives the manager's log lines (and Badger's, with
 	// component=badger). Nil discards them.
 	Log *logrus.Entry
@@ -40,10 +50,11 @@ type Config struct {
 // replicas minimum, 64 MiB chunks, dead after 10s. Dir must still be set.
 func DefaultConfig() Config {
 	return Config{
-		Replication: 3,
-		ChunkSize:   64 << 20,
-		DeadAfter:   10 * time.Second,
-		OrphanTTL:   24 * time.Hour,
+		Replication:  3,
+		ChunkSize:    64 << 20,
+		DeadAfter:    10 * time.Second,
+		OrphanTTL:    24 * time.Hour,
+		SyncInterval: time.Second,
 	}
 }
 
@@ -65,6 +76,9 @@ func (c Config) Validate() error {
 	if c.DeadAfter < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("metadata: Config.DeadAfter %v below 100ms", c.DeadAfter))
 	}
+	if c.SyncInterval < 0 {
+		errs = append(errs, fmt.Errorf("metadata: Config.SyncInterval %v is negative", c.SyncInterval))
+	}
 	if c.OrphanTTL < 0 {
 		errs = append(errs, fmt.Errorf("metadata: Config.OrphanTTL %v is negative", c.OrphanTTL))
 	}
@@ -77,6 +91,14 @@ func (c Config) orphanTTL() time.Duration {
 		return c.OrphanTTL
 	}
 	return 24 * time.Hour
+}
+
+// syncInterval resolves the SyncInterval default.
+func (c Config) syncInterval() time.Duration {
+	if c.SyncInterval > 0 {
+		return c.SyncInterval
+	}
+	return time.Second
 }
 
 // minReplicas resolves the MinReplicas default.

@@ -6,8 +6,12 @@
 //
 // # Persistence
 //
-// Everything that must survive a crash is in Badger, opened with
-// SyncWrites: what the manager acknowledged survives kill -9. The key
+// Everything that must survive a crash is in Badger. A change is
+// acknowledged once its transaction is in Badger's log, a memory-mapped
+// file: it survives kill -9 of the manager. The log is fsynced at most
+// Config.SyncInterval later by a background loop in store.go, and at once
+// by Manager.Sync, which a client's fsync calls (Config.SyncWrites fsyncs
+// every transaction instead; see docs/DURABILITY.md). The key
 // space is in keys.go, the value encoding in codec.go; only the unexported
 // store type (store.go) touches Badger. Every namespace mutation (create,
 // link, unlink, rename, setattr, commit) is one read-write transaction;
@@ -26,8 +30,8 @@
 //
 // Directory mtime/ctime are written as a separate stamp key (m|ino) with a
 // blind write, so concurrent creates in one directory, which only read the
-// directory's record, never conflict with each other. This lets Badger's
-// group commit share one fsync among many concurrent creates.
+// directory's record, never conflict with each other (and, with
+// SyncWrites, share one fsync through Badger's group commit).
 //
 // # Soft state
 //

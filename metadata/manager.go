@@ -124,6 +124,16 @@ func (m *Manager) Close() error {
 	return m.closeErr
 }
 
+// Sync makes every change acknowledged so far durable on the manager's
+// disk. Without Config.SyncWrites, changes are acknowledged once they are
+// in Badger's log; a client's fsync calls this.
+func (m *Manager) Sync(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return m.st.sync()
+}
+
 // Run keeps the soft state current until ctx ends: it logs nodes that go
 // dead (liveness itself is also evaluated on every read, with Config.Now),
 // ends safe mode when its time is up, and expires allocations that were

@@ -230,6 +230,13 @@ func (s *service) ReadDir(ctx context.Context, req *shoalpb.ReadDirRequest) (*sh
 	return resp, nil
 }
 
+func (s *service) Sync(ctx context.Context, req *shoalpb.SyncRequest) (*shoalpb.SyncResponse, error) {
+	if err := s.m.Sync(ctx); err != nil {
+		return nil, s.toStatus(err)
+	}
+	return &shoalpb.SyncResponse{}, nil
+}
+
 func (s *service) StatFS(ctx context.Context, req *shoalpb.StatFSRequest) (*shoalpb.StatFSResponse, error) {
 	st, err := s.m.StatFS(ctx)
 	if err != nil {

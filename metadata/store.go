@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -26,6 +27,13 @@ type store struct {
 
 	mu     sync.RWMutex // guards closed; read-held around every Badger call
 	closed bool
+
+	// Without SyncWrites, dirty says a transaction committed since the
+	// last fsync of the log; syncLoop (stopped by close) fsyncs it.
+	syncWrites bool
+	dirty      atomic.Bool
+	stopSync   chan struct{}
+	syncDone   chan struct{}
 }
 
 // maxConflictRetries bounds update's retries of a conflicting transaction.
@@ -41,7 +49,7 @@ func badgerOptions(cfg Config, log *logrus.Entry) badger.Options {
 	}
 	return opts.
 		WithLogger(badgerLogger{log.WithField("component", "badger")}).
-		WithSyncWrites(true).
+		WithSyncWrites(cfg.SyncWrites).
 		WithMemTableSize(8 << 20).
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(3).
@@ -68,12 +76,54 @@ func openStore(cfg Config, log *logrus.Entry) (*store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metadata: open badger at %q: %w", cfg.Dir, err)
 	}
-	s := &store{db: db, log: log}
+	s := &store{db: db, log: log, syncWrites: cfg.SyncWrites, stopSync: make(chan struct{}), syncDone: make(chan struct{})}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
 	}
+	if s.syncWrites || cfg.InMemory {
+		close(s.syncDone)
+	} else {
+		go s.syncLoop(cfg.syncInterval())
+	}
 	return s, nil
+}
+
+// syncLoop fsyncs the log every interval if anything was committed since
+// the last fsync, until close.
+func (s *store) syncLoop(every time.Duration) {
+	defer close(s.syncDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopSync:
+			return
+		case <-t.C:
+			if !s.dirty.Load() {
+				continue
+			}
+			if err := s.sync(); err != nil && !errors.Is(err, ErrClosed) {
+				s.log.WithError(err).Error("metadata: background fsync of the log failed")
+			}
+		}
+	}
+}
+
+// sync makes every committed transaction durable on disk.
+func (s *store) sync() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	// Cleared first: a commit racing with the fsync sets it again.
+	s.dirty.Store(false)
+	if err := s.db.Sync(); err != nil {
+		s.dirty.Store(true)
+		return fmt.Errorf("metadata: fsync the log: %w", err)
+	}
+	return nil
 }
 
 // init checks the schema version and leases the sequences.
@@ -107,6 +157,12 @@ func (s *store) init() error {
 }
 
 func (s *store) close() error {
+	select {
+	case <-s.stopSync:
+	default:
+		close(s.stopSync)
+	}
+	<-s.syncDone
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -149,6 +205,9 @@ func (s *store) update(ctx context.Context, fn func(t tx) error) error {
 	}
 	for attempt := 0; ; attempt++ {
 		err := s.db.Update(func(txn *badger.Txn) error { return fn(tx{txn}) })
+		if err == nil && !s.syncWrites {
+			s.dirty.Store(true)
+		}
 		if !errors.Is(err, badger.ErrConflict) {
 			return err
 		}

@@ -3,10 +3,12 @@
 // (format.go), in a fanned-out directory tree (layout.go).
 //
 // Durability: a replica is written under a temporary name in its final
-// directory, fsynced, closed, renamed to its final name, and the directory
-// is fsynced; so after a crash a replica is wholly there or absent, and a
-// sealed one survives. Temporary files left by a crash are removed at
-// Open. Deletes are not fsynced: a delete lost in a crash brings back a
+// directory, closed and renamed to its final name: it survives the
+// process dying. Sync fsyncs the file and the directory: it survives the
+// machine crashing. A replica sealed but not synced when the machine
+// crashed may come back torn or empty; its header and checksums tell, and
+// it is reported corrupt (and re-copied by the healer), never served.
+// Temporary files left by a crash are removed at Open. Deletes are not fsynced: a delete lost in a crash brings back a
 // replica the manager no longer wants, which it deletes again.
 //
 // Integrity: every read verifies the checksum of each block it touches,
@@ -441,6 +443,25 @@ func (s *Store) Checksums(ctx context.Context, id chunk.ID, version uint64, firs
 		return nil, fmt.Errorf("chunk %d version %d: %w", id, version, err)
 	}
 	return crcs, nil
+}
+
+// Sync implements chunkserver.Store.
+func (s *Store) Sync(ctx context.Context, id chunk.ID, version uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	hd, err := s.acquire(id, version)
+	if err != nil {
+		return err
+	}
+	defer s.release(hd)
+	if err := hd.f.Sync(); err != nil {
+		return ioError("fsync", err)
+	}
+	if err := syncDir(replicaDir(s.root, id)); err != nil {
+		return ioError("fsync directory", err)
+	}
+	return nil
 }
 
 // Delete implements chunkserver.Store.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/shoalfs/shoal/chunkserver/chunk"
 )
@@ -294,9 +293,6 @@ func (w *writer) Commit(ctx context.Context) (chunk.Info, error) {
 	if _, err := w.f.WriteAt(h.marshal(), 0); err != nil {
 		return chunk.Info{}, ioError("write header", err)
 	}
-	if err := w.f.Sync(); err != nil {
-		return chunk.Info{}, ioError("fsync", err)
-	}
 	if err := w.f.Close(); err != nil {
 		return chunk.Info{}, ioError("close", err)
 	}
@@ -305,12 +301,6 @@ func (w *writer) Commit(ctx context.Context) (chunk.Info, error) {
 	}
 	if err := os.Rename(w.f.Name(), w.final); err != nil {
 		return chunk.Info{}, ioError("rename", err)
-	}
-	if err := syncDir(filepath.Dir(w.final)); err != nil {
-		// The rename happened; the replica may or may not survive a crash.
-		// Undo it so that what we report matches what is durable.
-		os.Remove(w.final)
-		return chunk.Info{}, ioError("fsync directory", err)
 	}
 	w.s.used.Add(fileSize(w.length) - w.reserved)
 	w.reserved = 0

@@ -24,9 +24,10 @@ const (
 	OpDelete
 	OpWalk
 	OpUsage
+	OpSync
 )
 
-var opNames = [...]string{"create", "write", "commit", "read", "checksums", "stat", "delete", "walk", "usage"}
+var opNames = [...]string{"create", "write", "commit", "read", "checksums", "stat", "delete", "walk", "usage", "sync"}
 
 func (k OpKind) String() string {
 	if int(k) < len(opNames) {
@@ -173,6 +174,13 @@ func (f *FaultyStore) Delete(ctx context.Context, id chunkserver.ChunkID, versio
 		return err
 	}
 	return f.Store.Delete(ctx, id, version)
+}
+
+func (f *FaultyStore) Sync(ctx context.Context, id chunkserver.ChunkID, version uint64) error {
+	if err := f.inject(ctx, Op{OpSync, id, version}); err != nil {
+		return err
+	}
+	return f.Store.Sync(ctx, id, version)
 }
 
 func (f *FaultyStore) Walk(ctx context.Context, fn func(chunkserver.ChunkInfo, error) error) error {

@@ -212,6 +212,7 @@ func testNotFound(t *testing.T, s chunkserver.Store, _ *options) {
 		{"read", func() error { _, err := s.ReadAt(ctx, 2, 1, make([]byte, 1), 0); return err }()},
 		{"checksums", func() error { _, err := s.Checksums(ctx, 2, 1, 0, 1); return err }()},
 		{"delete", s.Delete(ctx, 2, 1)},
+		{"sync", s.Sync(ctx, 2, 1)},
 		{"create from missing base", func() error {
 			w, err := s.Create(ctx, 1, 5, 4, 10)
 			if err == nil {
@@ -570,6 +571,9 @@ func testCrash(t *testing.T, s chunkserver.Store, o *options) {
 	ctx := t.Context()
 	sealed := Data(1, 200_000)
 	mustPut(t, s, 1, 1, sealed)
+	if err := s.Sync(ctx, 1, 1); err != nil {
+		t.Fatalf("sync chunk 1: %v", err)
+	}
 	w, err := s.Create(ctx, 2, 1, 0, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/shoalfs/shoal/client"
 	"github.com/shoalfs/shoal/fuse/fusetest"
 	"github.com/shoalfs/shoal/internal/cluster/clustertest"
 )
@@ -63,4 +67,59 @@ func TestMountKill9KeepsFsynced(t *testing.T) {
 		t.Fatalf("after kill -9 the file has %d bytes; want the %d fsynced ones intact", got.Len(), len(synced))
 	}
 	c.WaitHealthy()
+}
+
+// TestCloseSurvivesKill9OfEveryProcess checks the close(2) promise
+// (docs/DURABILITY.md): after close returns, without fsync, the data and
+// the namespace changes survive kill -9 of the mount, the manager and
+// every chunkserver at once, all restarted from their data directories.
+func TestCloseSurvivesKill9OfEveryProcess(t *testing.T) {
+	fusetest.Require(t)
+	pc := startProcCluster(t, 3, "--chunk-size", "1MiB", "--replication", "3", "--sync-interval", "1h")
+	mnt := t.TempDir()
+	mount := startProc(t, "mount", "mount", "--manager", pc.managerAddr, mnt)
+	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	waitFor(t, "the mount", func() (bool, error) { return fusetest.Mounted(t, mnt), nil })
+
+	files := map[string][]byte{}
+	for i, size := range []int{0, 4096, 3<<20 + 17} { // empty, one small chunk, several chunks
+		data := make([]byte, size)
+		rand.Read(data)
+		name := fmt.Sprintf("/d/f%d", i)
+		files[name] = data
+	}
+	if err := os.Mkdir(filepath.Join(mnt, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(mnt, name), data, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Rename(filepath.Join(mnt, "d"), filepath.Join(mnt, "renamed")); err != nil {
+		t.Fatal(err)
+	}
+
+	mount.kill()
+	pc.manager.kill()
+	for _, cs := range pc.chunk {
+		cs.kill()
+	}
+	pc.startManager(t)
+	for i, args := range pc.chunkArgs {
+		pc.chunk[i] = startProc(t, fmt.Sprintf("chunkserver %d", i), args...)
+	}
+	pc.waitLive(t, 3)
+
+	for name, data := range files {
+		name = "/renamed" + strings.TrimPrefix(name, "/d")
+		got := mustShoal(t, "cat", "--manager", pc.managerAddr, name)
+		if got != string(data) {
+			t.Errorf("%s after kill -9 of every process: %d bytes, want the %d closed ones", name, len(got), len(data))
+		}
+	}
+	var fr client.FsckReport
+	if err := shoalJSON(t, &fr, "fsck", "--manager", pc.managerAddr); err != nil || !fr.OK() || fr.Files != uint64(len(files)) {
+		t.Fatalf("fsck after the restart: %+v, %v", fr, err)
+	}
 }

@@ -25,6 +25,8 @@ func runManager(ctx context.Context, e env, args []string) error {
 	chunk := sizeValue(cfg.ChunkSize)
 	fs.Var(&chunk, "chunk-size", "chunk size for new files")
 	fs.DurationVar(&cfg.DeadAfter, "dead-after", cfg.DeadAfter, "declare a chunkserver dead after this long without a heartbeat")
+	fs.BoolVar(&cfg.SyncWrites, "sync-writes", false, "fsync the metadata log before acknowledging every change (default: on a client's fsync, and at least every --sync-interval)")
+	fs.DurationVar(&cfg.SyncInterval, "sync-interval", cfg.SyncInterval, "fsync acknowledged metadata changes at least this often (what a crash of the manager's machine can lose)")
 	hcfg := healer.DefaultConfig()
 	fs.IntVar(&hcfg.MaxSlotsPerNode, "heal-slots-per-node", hcfg.MaxSlotsPerNode, "repair copies a chunkserver takes part in at once, in slots of 16 MiB of chunk (a small chunk takes one)")
 	fs.IntVar(&hcfg.MaxCopies, "heal-copies", hcfg.MaxCopies, "concurrent repair copies in the whole cluster")

@@ -1,0 +1,89 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"syscall"
+	"testing"
+)
+
+// Close (Flush) seals and commits without fsyncing the replicas; Sync
+// fsyncs every chunk on its replicas and the manager's log. The first
+// Sync of a File covers what earlier opens wrote and closed; a later one
+// only what this File committed since.
+func TestFlushAndSync(t *testing.T) {
+	fc := newFakeCluster(t, fakeOptions{nodes: 3, replication: 3, minReplicas: 2, chunkSize: mib})
+	c := fc.client(t, nil)
+	ctx := context.Background()
+	a := createFile(t, c, "f")
+	f, err := c.Open(ctx, a.Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(ctx, randBytes(1, 2*mib+5), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	chunks := fc.layout(a.Ino)
+	if len(chunks) != 3 {
+		t.Fatalf("layout has %d chunks, want 3", len(chunks))
+	}
+	synced := func() (replicas, total int) {
+		for _, l := range chunks {
+			for _, n := range fc.nodes {
+				if k := n.syncCount(l.ChunkId, l.Version); k > 0 {
+					replicas++
+					total += k
+				}
+			}
+		}
+		return replicas, total
+	}
+	if r, _ := synced(); r != 0 || fc.mgr.syncs != 0 {
+		t.Fatalf("after close: %d replicas and %d manager syncs, want none", r, fc.mgr.syncs)
+	}
+
+	// A new open's first Sync covers the chunks the closed File wrote.
+	f, err = c.Open(ctx, a.Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(ctx)
+	if err := f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := synced(); r != 9 || fc.mgr.syncs != 1 {
+		t.Fatalf("after the first Sync: %d of 9 replicas synced, %d manager syncs (want 1)", r, fc.mgr.syncs)
+	}
+	// With nothing written since, the next one fsyncs no replica again.
+	if err := f.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, total := synced(); total != 9 {
+		t.Fatalf("a Sync with nothing new synced replicas again: %d syncs in all, want 9", total)
+	}
+
+	// Too few replicas on disk: fsync fails, and says why.
+	if _, err := f.WriteAt(ctx, []byte("more"), 10); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range fc.nodes[:2] {
+		n.mu.Lock()
+		n.failSync = true
+		n.mu.Unlock()
+	}
+	err = f.Sync(ctx)
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Sync with two of three replicas failing their fsync: %v, want EIO", err)
+	}
+	for _, n := range fc.nodes[:2] {
+		n.mu.Lock()
+		n.failSync = false
+		n.mu.Unlock()
+	}
+	if err := f.Sync(ctx); err != nil {
+		t.Fatalf("Sync once the replicas recover: %v", err)
+	}
+}
