@@ -81,6 +81,7 @@ type fakeManager struct {
 	allocs      []*shoalpb.AllocateChunkRequest
 	decommissed []string
 	syncs       int // Sync calls
+	setattrs    int // SetAttr calls
 	// beforeCommit, if set, runs (without the lock) at the start of
 	// every CommitChunks.
 	beforeCommit func()
@@ -192,8 +193,15 @@ func (m *fakeManager) SetAttr(_ context.Context, r *shoalpb.SetAttrRequest) (*sh
 	if err != nil {
 		return nil, err
 	}
+	m.setattrs++
 	if r.Mask&uint32(shoalpb.SetAttrMask_SETATTR_MODE) != 0 {
 		in.attr.Mode = in.attr.Mode&modeType | r.Mode
+	}
+	if r.Mask&uint32(shoalpb.SetAttrMask_SETATTR_UID) != 0 {
+		in.attr.Uid = r.Uid
+	}
+	if r.Mask&uint32(shoalpb.SetAttrMask_SETATTR_MTIME) != 0 {
+		in.attr.MtimeNs = r.MtimeNs
 	}
 	if r.Mask&uint32(shoalpb.SetAttrMask_SETATTR_SIZE) != 0 {
 		in.attr.Size = r.Size

@@ -58,6 +58,10 @@ type File struct {
 	unsynced  []*chunkLoc
 	syncedAll bool
 
+	// pending holds attribute changes made while the file had unflushed
+	// writes (DeferAttr), for the next Flush to apply after its commits.
+	pending SetAttr
+
 	// commitMu is held across each CommitChunks call (only commitLoop
 	// makes them, one at a time), so that SetMtime can wait out a
 	// commit that was built before it. Lock order: commitMu, then mu.
@@ -206,8 +210,82 @@ func (f *File) Flush(ctx context.Context) error {
 		}
 	}
 	f.mu.Lock()
+	werr, pend := f.werr, f.pending
+	f.pending = SetAttr{}
+	f.mu.Unlock()
+	if werr != nil || pend == (SetAttr{}) {
+		return werr
+	}
+	if _, err := f.c.SetAttr(ctx, f.ino, pend); err != nil {
+		f.mu.Lock()
+		f.pending = mergeAttr(pend, f.pending) // the next Flush tries again
+		f.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// DeferAttr records attribute changes (not the size) for the next Flush
+// to apply, after the data written before them, instead of a manager
+// call now. It defers nothing and reports false when the file has no
+// unflushed writes: the caller sets them at once. tar sets the times,
+// owner and mode of every file it writes, on the open descriptor, before
+// closing it: three manager round trips become one, made by close. Until
+// then the changes are this client's alone (see WithPending); other
+// clients see them after the flush, as they see the data.
+func (f *File) DeferAttr(s SetAttr) bool {
+	if s.Size != nil {
+		return false
+	}
+	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.werr
+	if f.closed || f.werr != nil || len(f.open) == 0 && len(f.queue) == 0 {
+		return false
+	}
+	f.pending = mergeAttr(f.pending, s)
+	return true
+}
+
+// WithPending returns a with the changes DeferAttr holds applied.
+func (f *File) WithPending(a Attr) Attr {
+	f.mu.Lock()
+	p := f.pending
+	f.mu.Unlock()
+	if p.Mode != nil {
+		a.Mode = a.Mode&modeType | *p.Mode&0o7777
+	}
+	if p.UID != nil {
+		a.UID = *p.UID
+	}
+	if p.GID != nil {
+		a.GID = *p.GID
+	}
+	if p.Atime != nil {
+		a.Atime = *p.Atime
+	}
+	if p.Mtime != nil {
+		a.Mtime = *p.Mtime
+	}
+	return a
+}
+
+// mergeAttr is a with the fields b sets replaced.
+func mergeAttr(a, b SetAttr) SetAttr {
+	for _, f := range []struct{ dst, src **uint32 }{{&a.Mode, &b.Mode}, {&a.UID, &b.UID}, {&a.GID, &b.GID}} {
+		if *f.src != nil {
+			*f.dst = *f.src
+		}
+	}
+	if b.Size != nil {
+		a.Size = b.Size
+	}
+	if b.Atime != nil {
+		a.Atime = b.Atime
+	}
+	if b.Mtime != nil {
+		a.Mtime = b.Mtime
+	}
+	return a
 }
 
 // SetMtime prepares for the caller to set the file's modification time

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Close (Flush) seals and commits without fsyncing the replicas; Sync
@@ -85,5 +86,72 @@ func TestFlushAndSync(t *testing.T) {
 	}
 	if err := f.Sync(ctx); err != nil {
 		t.Fatalf("Sync once the replicas recover: %v", err)
+	}
+}
+
+// Attribute changes on a file with unflushed writes wait for its flush
+// and go in one call after its data; on a clean file DeferAttr declines.
+// A write after a deferred mtime drops it (the write sets the time).
+func TestDeferAttr(t *testing.T) {
+	fc := newFakeCluster(t, fakeOptions{nodes: 1, replication: 1, minReplicas: 1, chunkSize: mib})
+	c := fc.client(t, nil)
+	ctx := context.Background()
+	a := createFile(t, c, "f")
+	f, err := c.Open(ctx, a.Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(ctx)
+	mode, uid := uint32(0o600), uint32(1234)
+	if f.DeferAttr(SetAttr{Mode: &mode}) {
+		t.Fatal("DeferAttr on a file with nothing to flush deferred")
+	}
+	if _, err := f.WriteAt(ctx, []byte("data"), 0); err != nil {
+		t.Fatal(err)
+	}
+	mtime := time.Unix(1_000_000, 0)
+	for _, s := range []SetAttr{{Mode: &mode}, {UID: &uid}, {Mtime: &mtime}} {
+		if !f.DeferAttr(s) {
+			t.Fatalf("DeferAttr(%+v) on a written file declined", s)
+		}
+	}
+	if got := f.WithPending(a); got.Mode&0o777 != mode || got.UID != uid || !got.Mtime.Equal(mtime) {
+		t.Fatalf("WithPending: mode %o uid %d mtime %v", got.Mode, got.UID, got.Mtime)
+	}
+	fc.mgr.mu.Lock()
+	calls := fc.mgr.setattrs
+	fc.mgr.mu.Unlock()
+	if calls != 0 {
+		t.Fatalf("%d SetAttr calls before the flush, want 0", calls)
+	}
+	if err := f.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.GetAttr(ctx, a.Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc.mgr.mu.Lock()
+	calls = fc.mgr.setattrs
+	fc.mgr.mu.Unlock()
+	if calls != 1 || got.Mode&0o777 != mode || got.UID != uid || !got.Mtime.Equal(mtime) || got.Size != 4 {
+		t.Fatalf("after the flush: %d SetAttr calls (want 1), attr %+v", calls, got)
+	}
+
+	// A write after a deferred mtime: the commit's time stands.
+	if _, err := f.WriteAt(ctx, []byte("more"), 4); err != nil {
+		t.Fatal(err)
+	}
+	if !f.DeferAttr(SetAttr{Mtime: &mtime}) {
+		t.Fatal("DeferAttr declined")
+	}
+	if _, err := f.WriteAt(ctx, []byte("again"), 8); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.GetAttr(ctx, a.Ino); err != nil || got.Mtime.Equal(mtime) {
+		t.Fatalf("mtime after utimens then write: %v (%v), want the write's time", got.Mtime, err)
 	}
 }

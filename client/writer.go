@@ -103,6 +103,7 @@ func (f *File) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
 	}
 	f.wend = max(f.wend, off+int64(len(p)))
 	f.mtime = 0 // commits set the time they happen again
+	f.pending.Mtime = nil
 	return len(p), nil
 }
 
