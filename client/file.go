@@ -33,6 +33,7 @@ type File struct {
 	// mu guards everything below. It is never held across an RPC or a
 	// wait. Lock order: File.mu, then budget.mu.
 	mu       sync.Mutex
+	attr     Attr  // the attributes as last known from the manager
 	size     int64 // the size as last known from the manager
 	wend     int64 // end of the furthest write not yet known to the manager
 	layout   map[uint64]*chunkLoc
@@ -123,6 +124,7 @@ func (f *File) opened(attr Attr, cancel context.CancelFunc) (*File, error) {
 		cancel()
 		return nil, opErr("open", inoPath(ino), fmt.Errorf("%w: not a regular file (mode %o)", syscall.EINVAL, attr.Mode))
 	}
+	f.attr = attr
 	f.cs = int64(attr.ChunkSize)
 	if f.cs <= 0 {
 		f.cs = defaultChunkSize
@@ -170,6 +172,7 @@ func (f *File) fetchLayout(ctx context.Context) (Attr, error) {
 		return attr, nil
 	}
 	f.layout = layout
+	f.attr = attr
 	f.size = int64(attr.Size)
 	f.layoutOK = true
 	f.layoutAt = time.Now()
@@ -216,13 +219,26 @@ func (f *File) Flush(ctx context.Context) error {
 	if werr != nil || pend == (SetAttr{}) {
 		return werr
 	}
-	if _, err := f.c.SetAttr(ctx, f.ino, pend); err != nil {
-		f.mu.Lock()
+	attr, err := f.c.SetAttr(ctx, f.ino, pend)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err != nil {
 		f.pending = mergeAttr(pend, f.pending) // the next Flush tries again
-		f.mu.Unlock()
 		return err
 	}
+	f.attr = attr
 	return nil
+}
+
+// Attr returns the file's attributes as this client sees them: the last
+// ones the manager returned to it (at open, commit or a flush), with
+// the size including unflushed writes and the changes DeferAttr holds.
+func (f *File) Attr() Attr {
+	f.mu.Lock()
+	a := f.attr
+	a.Size = uint64(max(f.size, f.wend))
+	f.mu.Unlock()
+	return f.WithPending(a)
 }
 
 // DeferAttr records attribute changes (not the size) for the next Flush
@@ -361,6 +377,7 @@ func (f *File) Truncate(ctx context.Context, size int64) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.attr = attr
 	f.size = int64(attr.Size)
 	f.wend = min(f.wend, f.size)
 	f.invalidateLocked()

@@ -115,8 +115,8 @@ func TestDeferAttr(t *testing.T) {
 			t.Fatalf("DeferAttr(%+v) on a written file declined", s)
 		}
 	}
-	if got := f.WithPending(a); got.Mode&0o777 != mode || got.UID != uid || !got.Mtime.Equal(mtime) {
-		t.Fatalf("WithPending: mode %o uid %d mtime %v", got.Mode, got.UID, got.Mtime)
+	if got := f.Attr(); got.Mode&0o777 != mode || got.UID != uid || !got.Mtime.Equal(mtime) || got.Size != 4 {
+		t.Fatalf("Attr with changes pending: mode %o uid %d mtime %v size %d", got.Mode, got.UID, got.Mtime, got.Size)
 	}
 	fc.mgr.mu.Lock()
 	calls := fc.mgr.setattrs

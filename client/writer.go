@@ -529,7 +529,8 @@ func (f *File) commit(gens []*gen) error {
 		return err
 	}
 	f.mu.Lock()
-	f.size = max(f.size, int64(resp.GetAttr().GetSize()))
+	f.attr = attrFromPB(resp.GetAttr())
+	f.size = max(f.size, int64(f.attr.Size))
 	f.mu.Unlock()
 	return nil
 }
