@@ -351,11 +351,11 @@ func flipByte(t testing.TB, n *node, id chunkserver.ChunkID, version uint64, off
 	}
 	defer f.Close()
 	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, diskstore.HeaderSize+off); err != nil {
+	if _, err := f.ReadAt(b, diskstore.DataOffset+off); err != nil {
 		t.Fatal(err)
 	}
 	b[0] ^= 0x01
-	if _, err := f.WriteAt(b, diskstore.HeaderSize+off); err != nil {
+	if _, err := f.WriteAt(b, diskstore.DataOffset+off); err != nil {
 		t.Fatal(err)
 	}
 }

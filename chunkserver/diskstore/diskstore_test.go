@@ -46,11 +46,11 @@ func flipByte(t *testing.T, s chunkserver.Store, id chunkserver.ChunkID, version
 	}
 	defer f.Close()
 	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, diskstore.HeaderSize+off); err != nil {
+	if _, err := f.ReadAt(b, diskstore.DataOffset+off); err != nil {
 		t.Fatal(err)
 	}
 	b[0] ^= 0x40
-	if _, err := f.WriteAt(b, diskstore.HeaderSize+off); err != nil {
+	if _, err := f.WriteAt(b, diskstore.DataOffset+off); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -140,15 +140,26 @@ func TestOpenSweepsTempFilesAndLocks(t *testing.T) {
 
 func TestDamagedFiles(t *testing.T) {
 	data := storetest.Data(1, 3*chunkserver.BlockSize+5)
+	trailer := int64(len(data) + 4*4) // after the data and 4 checksums
 	cases := []struct {
 		name   string
 		damage func(path string) error
 		want   string
 	}{
-		{"truncated", func(p string) error { return os.Truncate(p, 1000) }, "header says"},
-		{"too short for a header", func(p string) error { return os.Truncate(p, 10) }, "shorter than"},
-		{"bad magic", func(p string) error { return patchFile(p, 0, []byte("XXXX")) }, "bad magic"},
-		{"header bit flip", func(p string) error { return patchFile(p, 33, []byte{0x7f}) }, "header checksum"},
+		// A torn file loses its trailer, the last thing written.
+		{"truncated", func(p string) error { return os.Truncate(p, 1000) }, "bad magic"},
+		{"too short for a trailer", func(p string) error { return os.Truncate(p, 10) }, "shorter than"},
+		{"trailer cut off", func(p string) error { return cutTail(p, 1) }, "bad magic"},
+		{"bad magic", func(p string) error { return patchFile(p, trailer, []byte("XXXX")) }, "bad magic"},
+		{"trailer bit flip", func(p string) error { return patchFile(p, trailer+33, []byte{0x7f}) }, "header checksum"},
+		{"table longer than the trailer says", func(p string) error {
+			// A trailer moved 4 bytes on: the size no longer adds up.
+			f, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(p, append(append(f[:trailer:trailer], 0, 0, 0, 0), f[trailer:]...), 0o644)
+		}, "trailer says"},
 		{"renamed to another replica", func(p string) error {
 			return os.Rename(p, strings.Replace(p, "-0000000000000001.chunk", "-0000000000000002.chunk", 1))
 		}, "header names"},
@@ -177,6 +188,15 @@ func TestDamagedFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cutTail removes the last n bytes of path.
+func cutTail(path string, n int64) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	return os.Truncate(path, fi.Size()-n)
 }
 
 func patchFile(path string, off int64, b []byte) error {

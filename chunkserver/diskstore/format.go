@@ -9,33 +9,39 @@ import (
 	"github.com/shoalfs/shoal/chunkserver/chunk"
 )
 
-// A replica file is a header, the data, and the checksum table:
+// A replica file is the data, the checksum table, and a trailer:
 //
 //	offset               size      field
-//	0                    4         magic "SHCK"
-//	4                    2         format version (1), little-endian like every field
-//	6                    2         flags (0)
-//	8                    4         block size (65536)
-//	12                   4         summary: chunk.Summary of the checksum table
-//	16                   8         chunk id
-//	24                   8         version
-//	32                   8         data length L
-//	40                   4         CRC32C of bytes [0, 40)
-//	44                   4         reserved (0)
-//	48                   L         data
-//	48+L                 4*N       CRC32C of each block, N = ceil(L / block size)
+//	0                    L         data
+//	L                    4*N       CRC32C of each block, N = ceil(L / block size)
+//	L+4N                 48        trailer:
+//	  +0                 4         magic "SHCK"
+//	  +4                 2         format version (2), little-endian like every field
+//	  +6                 2         flags (0)
+//	  +8                 4         block size (65536)
+//	  +12                4         summary: chunk.Summary of the checksum table
+//	  +16                8         chunk id
+//	  +24                8         version
+//	  +32                8         data length L
+//	  +40                4         CRC32C of trailer bytes [0, 40)
+//	  +44                4         reserved (0)
 //
-// The file is exactly 48 + L + 4N bytes, so a 4 KiB chunk is a 4148-byte
-// file. The table trails the data because the writer learns both only as
-// the data streams in; the header is written last, before the fsync. The
-// header checksum covers every header field (the summary included), and
-// the summary covers the table, so every byte of the file is checked.
+// The file is exactly L + 4N + 48 bytes, so a 4 KiB chunk is a 4148-byte
+// file. Data starts at offset 0 so that whole, aligned buffers of it can
+// be written with O_DIRECT (writer.go). The table and the trailer follow
+// the data because the writer learns them only as the data streams in;
+// the trailer is written last. The trailer checksum covers every trailer
+// field (the summary included), and the summary covers the table, so
+// every byte of the file is checked. (Format 1 put the header first and
+// the data at offset 48; this build does not read it.)
 const (
-	// HeaderSize is the size of a replica file's header; data starts here.
+	// HeaderSize is the size of a replica file's trailer.
 	HeaderSize = 48
+	// DataOffset is where a replica file's data starts.
+	DataOffset = 0
 
 	magic         = "SHCK"
-	formatVersion = 1
+	formatVersion = 2
 )
 
 // header is a replica file's decoded header.
@@ -108,19 +114,25 @@ func parseHeader(b []byte) (header, error) {
 
 // fileSize is the size of a replica file holding length data bytes.
 func fileSize(length int64) int64 {
-	return HeaderSize + length + 4*int64(chunk.Blocks(length))
+	return trailerOffset(length) + HeaderSize
 }
 
+// trailerOffset is where the trailer of a replica of length bytes is.
+func trailerOffset(length int64) int64 { return length + 4*int64(chunk.Blocks(length)) }
+
 // tableOffset is where the checksum of block b is stored.
-func (h header) tableOffset(b int) int64 { return HeaderSize + h.length + 4*int64(b) }
+func (h header) tableOffset(b int) int64 { return h.length + 4*int64(b) }
 
 // parseChunkFile reads and checks the header of a replica file of the
 // given size. Errors are marked chunk.ErrCorrupt, except I/O errors.
 func parseChunkFile(r io.ReaderAt, size int64) (header, error) {
+	if size < HeaderSize {
+		return header{}, malformed("%d bytes, shorter than the %d-byte trailer", size, HeaderSize)
+	}
 	var b [HeaderSize]byte
-	if n, err := r.ReadAt(b[:], 0); n < HeaderSize {
+	if n, err := r.ReadAt(b[:], size-HeaderSize); n < HeaderSize {
 		if err == nil || errors.Is(err, io.EOF) {
-			return header{}, malformed("%d bytes, shorter than the %d-byte header", n, HeaderSize)
+			return header{}, malformed("%d bytes, shorter than the %d-byte trailer", size, HeaderSize)
 		}
 		return header{}, err
 	}
@@ -129,7 +141,7 @@ func parseChunkFile(r io.ReaderAt, size int64) (header, error) {
 		return header{}, err
 	}
 	if want := fileSize(h.length); size != want {
-		return header{}, malformed("file is %d bytes, header says %d", size, want)
+		return header{}, malformed("file is %d bytes, trailer says %d", size, want)
 	}
 	return h, nil
 }

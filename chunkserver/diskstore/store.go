@@ -1,5 +1,5 @@
 // Package diskstore keeps chunk replicas as files on a local disk: one file
-// per replica holding a header, the data and a CRC32C per 64 KiB block
+// per replica holding the data, a CRC32C per 64 KiB block and a trailer
 // (format.go), in a fanned-out directory tree (layout.go).
 //
 // Durability: a replica is written under a temporary name in its final
@@ -125,7 +125,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		building: make(map[replicaKey]struct{}),
 		handles:  make(map[replicaKey]*handle),
 	}
-	s.bufs.New = func() any { b := make([]byte, bufSize); return &b }
+	s.bufs.New = func() any { b := alignedBuffer(bufSize); return &b }
 	if err := s.scan(); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("diskstore: %w", err)
@@ -403,7 +403,7 @@ func (s *Store) readAt(f *os.File, h header, p []byte, off int64) (int, error) {
 	} else {
 		buf = make([]byte, hi-lo)
 	}
-	if _, err := f.ReadAt(buf, HeaderSize+lo); err != nil {
+	if _, err := f.ReadAt(buf, DataOffset+lo); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = malformed("data truncated")
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"unsafe"
 )
 
 // lockRoot takes an exclusive, non-blocking flock on path, so that two
@@ -37,6 +38,35 @@ func fsSize(dir string) (int64, error) {
 // isNoSpace reports whether err is the filesystem running out of room.
 func isNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// directAlign is the alignment of O_DIRECT writes: file offset, length
+// and buffer address. 4 KiB satisfies every common device.
+const directAlign = 4096
+
+// openDirect opens path for writing with O_DIRECT, or returns nil if the
+// filesystem does not support it (tmpfs before Linux 6.6, some FUSE and
+// network filesystems): the writer then uses the page cache only.
+func openDirect(path string) *os.File {
+	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_DIRECT, 0)
+	if err != nil {
+		return nil
+	}
+	return f
+}
+
+// isAligned reports whether p can be written with O_DIRECT at off.
+func isAligned(p []byte, off int64) bool {
+	return len(p) > 0 && off%directAlign == 0 && len(p)%directAlign == 0 &&
+		uintptr(unsafe.Pointer(&p[0]))%directAlign == 0
+}
+
+// alignedBuffer returns a zeroed n-byte slice whose first byte is
+// directAlign-aligned.
+func alignedBuffer(n int) []byte {
+	b := make([]byte, n+directAlign)
+	skip := int((directAlign - uintptr(unsafe.Pointer(&b[0]))%directAlign) % directAlign)
+	return b[skip : skip+n : skip+n]
 }
 
 // startWriteback asks the kernel to start writing [off, off+n) of f to

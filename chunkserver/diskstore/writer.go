@@ -60,6 +60,7 @@ func (s *Store) Create(ctx context.Context, id chunk.ID, version, baseVersion ui
 		return nil, ioError("create", err)
 	}
 	w.f, w.final = f, final
+	w.odirect = openDirect(f.Name())
 	if baseVersion != 0 {
 		if err := w.copyBase(ctx, baseVersion, baseLength); err != nil {
 			return nil, err
@@ -75,19 +76,31 @@ func (s *Store) Create(ctx context.Context, id chunk.ID, version, baseVersion ui
 }
 
 // writer builds one replica in a temporary file. Data lands at
-// HeaderSize+offset as it arrives; the checksum table and the header are
+// DataOffset+offset as it arrives; the checksum table and the trailer are
 // written at Commit.
+//
+// Whole, aligned buffers of data (the 1 MiB write-behind buffer when an
+// in-order stream fills it) are written through a second descriptor
+// opened with O_DIRECT, when the filesystem allows it: they go from the
+// buffer to the disk without a copy into the page cache. On this
+// project's benchmark machine that copy cost 1.5 s of CPU per GiB
+// (dd of 1 GiB with conv=fsync: 1.57 s system time buffered, 0.09 s with
+// oflag=direct), and a chunkserver writes every byte of a replicated
+// write. Everything else (short or unaligned writes, the table, the
+// trailer) goes through the page cache as before; the kernel keeps the
+// two coherent.
 //
 // Checksums are computed as the data streams in when it is appended in
 // order (the common case: a new chunk written front to back, or a base
 // copied): running holds the CRC of the partial block at the end. A write
 // anywhere else marks the blocks it touches dirty, and Commit recomputes
-// those from the file (they are still in the page cache).
+// those from the file.
 type writer struct {
-	s     *Store
-	key   replicaKey
-	f     *os.File
-	final string
+	s       *Store
+	key     replicaKey
+	f       *os.File
+	odirect *os.File // f's file opened with O_DIRECT; nil if unsupported
+	final   string
 
 	length   int64    // data length so far: the largest end written
 	reserved int64    // bytes of s.used this writer holds
@@ -100,6 +113,7 @@ type writer struct {
 	bufOff int64 // data offset of buf[0]
 
 	synced int64 // data bytes handed to startWriteback
+	direct int64 // data bytes written with O_DIRECT
 	done   bool  // committed or aborted
 }
 
@@ -191,44 +205,61 @@ func (w *writer) reserve(end int64) error {
 	return nil
 }
 
-// write puts p at data offset off, coalescing small in-order writes in
-// the write-behind buffer; large ones go straight to the file.
+// write puts p at data offset off, coalescing in-order writes in the
+// write-behind buffer, which is written out whenever it is full; with
+// O_DIRECT, a stream that starts aligned thus goes out in whole, aligned
+// buffers. Without it, large writes go straight to the file.
 func (w *writer) write(p []byte, off int64) error {
-	if w.buf != nil && off == w.bufOff+int64(len(w.buf)) && len(w.buf)+len(p) <= cap(w.buf) {
-		w.buf = append(w.buf, p...)
-		if len(w.buf) == cap(w.buf) {
-			return w.flush()
+	cont := w.buf != nil && off == w.bufOff+int64(len(w.buf)) &&
+		(w.odirect != nil || len(w.buf)+len(p) <= cap(w.buf))
+	if !cont {
+		if err := w.flush(); err != nil {
+			return err
 		}
-		return nil
+		if len(p) >= bufSize/2 && (w.odirect == nil || (DataOffset+off)%directAlign != 0) {
+			return w.pwrite(p, off)
+		}
+		if w.bufp == nil {
+			w.bufp = w.s.bufs.Get().(*[]byte)
+		}
+		w.buf, w.bufOff = (*w.bufp)[:0], off
 	}
-	if err := w.flush(); err != nil {
-		return err
+	for len(p) > 0 {
+		n := copy(w.buf[len(w.buf):cap(w.buf)], p)
+		w.buf, p = w.buf[:len(w.buf)+n], p[n:]
+		if len(w.buf) == cap(w.buf) {
+			if err := w.flush(); err != nil {
+				return err
+			}
+		}
 	}
-	if len(p) >= bufSize/2 {
-		return w.pwrite(p, off)
-	}
-	if w.bufp == nil {
-		w.bufp = w.s.bufs.Get().(*[]byte)
-	}
-	w.buf, w.bufOff = append((*w.bufp)[:0], p...), off
 	return nil
 }
 
+// flush writes the buffer out; it then starts where the buffer ended.
 func (w *writer) flush() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
 	err := w.pwrite(w.buf, w.bufOff)
+	w.bufOff += int64(len(w.buf))
 	w.buf = w.buf[:0]
 	return err
 }
 
 func (w *writer) pwrite(p []byte, off int64) error {
-	if _, err := w.f.WriteAt(p, HeaderSize+off); err != nil {
+	if w.odirect != nil && isAligned(p, DataOffset+off) {
+		if _, err := w.odirect.WriteAt(p, DataOffset+off); err != nil {
+			return ioError("write", err)
+		}
+		w.direct += int64(len(p))
+		return nil
+	}
+	if _, err := w.f.WriteAt(p, DataOffset+off); err != nil {
 		return ioError("write", err)
 	}
 	if end := off + int64(len(p)); end-w.synced >= writebackEvery {
-		startWriteback(w.f, HeaderSize+w.synced, end-w.synced)
+		startWriteback(w.f, DataOffset+w.synced, end-w.synced)
 		w.synced = end
 	}
 	return nil
@@ -287,11 +318,11 @@ func (w *writer) Commit(ctx context.Context) (chunk.Info, error) {
 		return chunk.Info{}, err
 	}
 	h := header{id: w.key.id, version: w.key.version, length: w.length, summary: chunk.Summary(w.crcs)}
-	if _, err := w.f.WriteAt(appendTable(nil, w.crcs), h.tableOffset(0)); err != nil {
-		return chunk.Info{}, ioError("write checksums", err)
+	if _, err := w.f.WriteAt(append(appendTable(nil, w.crcs), h.marshal()...), h.tableOffset(0)); err != nil {
+		return chunk.Info{}, ioError("write checksums and trailer", err)
 	}
-	if _, err := w.f.WriteAt(h.marshal(), 0); err != nil {
-		return chunk.Info{}, ioError("write header", err)
+	if err := w.closeDirect(); err != nil {
+		return chunk.Info{}, ioError("close", err)
 	}
 	if err := w.f.Close(); err != nil {
 		return chunk.Info{}, ioError("close", err)
@@ -323,7 +354,7 @@ func (w *writer) recomputeDirty() error {
 		lo := int64(b) * chunk.BlockSize
 		p := (*bp)[:min(chunk.BlockSize, w.length-lo)]
 		// Bytes past the file's end were never written: zeros.
-		n, err := w.f.ReadAt(p, HeaderSize+lo)
+		n, err := w.f.ReadAt(p, DataOffset+lo)
 		if err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("read back block %d: %w", b, err)
 		}
@@ -339,6 +370,7 @@ func (w *writer) Abort() error {
 		return nil
 	}
 	var err error
+	w.closeDirect()
 	if w.f != nil {
 		w.f.Close()
 		if rerr := os.Remove(w.f.Name()); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
@@ -361,4 +393,14 @@ func (w *writer) finish() {
 	w.s.mu.Lock()
 	delete(w.s.building, w.key)
 	w.s.mu.Unlock()
+}
+
+// closeDirect closes the O_DIRECT descriptor, if any.
+func (w *writer) closeDirect() error {
+	if w.odirect == nil {
+		return nil
+	}
+	err := w.odirect.Close()
+	w.odirect = nil
+	return err
 }
