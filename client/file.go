@@ -255,11 +255,24 @@ func (f *File) DeferAttr(s SetAttr) bool {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.closed || f.werr != nil || len(f.open) == 0 && len(f.queue) == 0 {
+	if !f.unflushedLocked() {
 		return false
 	}
 	f.pending = mergeAttr(f.pending, s)
 	return true
+}
+
+// Unflushed reports whether the file has writes or attribute changes
+// not yet flushed. While it does, this client's view of the file (Attr)
+// is ahead of the manager's.
+func (f *File) Unflushed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.unflushedLocked() || f.pending != (SetAttr{})
+}
+
+func (f *File) unflushedLocked() bool {
+	return !f.closed && f.werr == nil && (len(f.open) > 0 || len(f.queue) > 0)
 }
 
 // WithPending returns a with the changes DeferAttr holds applied.

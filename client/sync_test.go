@@ -124,8 +124,14 @@ func TestDeferAttr(t *testing.T) {
 	if calls != 0 {
 		t.Fatalf("%d SetAttr calls before the flush, want 0", calls)
 	}
+	if !f.Unflushed() {
+		t.Fatal("Unflushed is false with a write and changes pending")
+	}
 	if err := f.Flush(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if f.Unflushed() {
+		t.Fatal("Unflushed is true after Flush")
 	}
 	got, err := c.GetAttr(ctx, a.Ino)
 	if err != nil {
