@@ -72,10 +72,14 @@
 // kernel's cached one. mmap works through the page cache (no
 // DIRECT_IO). Unlinking or renaming over a file open here passes
 // keepOpen to the manager, which keeps the inode until the last handle
-// is released; then the mount calls ReleaseInode. Extended attributes
-// are not stored: Getxattr answers ENODATA and Listxattr an empty list
-// at once, without an RPC (the kernel asks for security.capability
-// before every write), and Setxattr answers EOPNOTSUPP.
+// is released; then the mount calls ReleaseInode.
+//
+// Extended attributes are not stored. The mount answers every xattr
+// request (get, list, set, remove) with ENOSYS (go-fuse's DisableXAttrs),
+// which makes the kernel remember that the filesystem has none and stop
+// sending them: otherwise it would ask for security.capability before
+// every write. Programs get EOPNOTSUPP, which cp -a, tar, rsync -a and
+// ls treat as a filesystem without xattr support.
 //
 // File locks (flock, fcntl) are left to the kernel, which keeps them per
 // mount: they exclude processes using the same mount, not other mounts.

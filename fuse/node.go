@@ -52,10 +52,6 @@ var (
 	_ gofs.NodeLinker         = (*node)(nil)
 	_ gofs.NodeStatfser       = (*node)(nil)
 	_ gofs.NodeOpendirHandler = (*node)(nil)
-	_ gofs.NodeGetxattrer     = (*node)(nil)
-	_ gofs.NodeSetxattrer     = (*node)(nil)
-	_ gofs.NodeRemovexattrer  = (*node)(nil)
-	_ gofs.NodeListxattrer    = (*node)(nil)
 )
 
 func (n *node) ino() client.Ino { return client.Ino(n.StableAttr().Ino) }
@@ -503,25 +499,4 @@ func (n *node) Statfs(ctx context.Context, out *gofuse.StatfsOut) syscall.Errno 
 
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	return &dirHandle{n: n}, 0, 0
-}
-
-// Extended attributes: shoal stores none. The kernel asks for
-// security.capability before every write, so these answer at once,
-// without an RPC: no attribute here, an empty list, and setting one is
-// not supported (as on a filesystem mounted without xattr support).
-
-func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
-	return 0, syscall.ENODATA
-}
-
-func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	return 0, 0
-}
-
-func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return syscall.EOPNOTSUPP
-}
-
-func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return syscall.ENODATA
 }
