@@ -77,6 +77,33 @@ type CreateOptions struct {
 	ChunkSize uint64 // 0: the manager's default
 }
 
+// Entry is a name that Create, Mkdir, Symlink or Link made: the attributes
+// of the inode it names and, when the manager reported them, those of its
+// directory after the change.
+type Entry struct {
+	Attr
+	// Parent is the directory's attributes right after the change, nil
+	// when unknown: when a retry found the name made by an attempt whose
+	// reply was lost.
+	Parent *Attr
+}
+
+// Removal is what Unlink or Rmdir did.
+type Removal struct {
+	Ino     Ino  // the inode that lost a link; 0 if a retry found the name gone
+	Removed bool // whether that inode is gone for good
+	Parent  *Attr
+}
+
+// Renaming is what Rename did.
+type Renaming struct {
+	Replaced        Ino  // the inode the new name referred to, if any
+	ReplacedRemoved bool // whether that inode is gone for good
+	// The directories' attributes right after the change (the same for a
+	// rename within one directory); nil when unknown, as for Entry.Parent.
+	OldParent, NewParent *Attr
+}
+
 // DirEntry is one directory entry. Attr is set by ReadDirPlus.
 type DirEntry struct {
 	Name string

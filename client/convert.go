@@ -35,6 +35,16 @@ func attrFromPB(a *shoalpb.Attr) Attr {
 	}
 }
 
+// optAttrFromPB is attrFromPB for an optional field: nil when a is (a
+// manager that does not send it).
+func optAttrFromPB(a *shoalpb.Attr) *Attr {
+	if a == nil {
+		return nil
+	}
+	out := attrFromPB(a)
+	return &out
+}
+
 func setAttrToPB(ino Ino, s SetAttr) *shoalpb.SetAttrRequest {
 	req := &shoalpb.SetAttrRequest{Ino: uint64(ino)}
 	if s.Mode != nil {

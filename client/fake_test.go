@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 func withReason(c codes.Code, r shoalpb.ErrorDetail_Reason, format string, args ...any) error {
@@ -251,7 +252,7 @@ func (m *fakeManager) Create(_ context.Context, r *shoalpb.CreateRequest) (*shoa
 	}
 	m.inodes[ino] = in
 	d.children[r.Name] = ino
-	return &shoalpb.CreateResponse{Attr: in.attr, Created: true}, nil
+	return &shoalpb.CreateResponse{Attr: in.attr, Created: true, Parent: m.touch(d)}, nil
 }
 
 func (m *fakeManager) Unlink(_ context.Context, r *shoalpb.UnlinkRequest) (*shoalpb.UnlinkResponse, error) {
@@ -277,7 +278,15 @@ func (m *fakeManager) Unlink(_ context.Context, r *shoalpb.UnlinkRequest) (*shoa
 	}
 	delete(d.children, r.Name)
 	delete(m.inodes, ino)
-	return &shoalpb.UnlinkResponse{Ino: ino, Removed: true}, nil
+	return &shoalpb.UnlinkResponse{Ino: ino, Removed: true, Parent: m.touch(d)}, nil
+}
+
+// touch stamps directory d's times as a change in it does, and returns
+// a copy of its attributes for a reply.
+func (m *fakeManager) touch(d *fakeInode) *shoalpb.Attr {
+	now := time.Now().UnixNano()
+	d.attr.MtimeNs, d.attr.CtimeNs = now, now
+	return proto.Clone(d.attr).(*shoalpb.Attr)
 }
 
 func (m *fakeManager) Rename(_ context.Context, r *shoalpb.RenameRequest) (*shoalpb.RenameResponse, error) {
@@ -302,6 +311,7 @@ func (m *fakeManager) Rename(_ context.Context, r *shoalpb.RenameRequest) (*shoa
 	}
 	delete(od.children, r.OldName)
 	nd.children[r.NewName] = ino
+	resp.OldParent, resp.NewParent = m.touch(od), m.touch(nd)
 	return resp, nil
 }
 

@@ -31,7 +31,7 @@ func createFile(t testing.TB, c *Client, name string) Attr {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return a
+	return a.Attr
 }
 
 // readAll reads the whole file through a fresh Open, in reads of step bytes.

@@ -64,59 +64,54 @@ func (c *Client) SetAttr(ctx context.Context, ino Ino, s SetAttr) (Attr, error) 
 // returned as it is. With it, an existing name fails with EEXIST, even
 // when the name exists because an earlier attempt of this same call
 // succeeded and its reply was lost (see doc.go, "Retries").
-func (c *Client) Create(ctx context.Context, parent Ino, name string, o CreateOptions) (Attr, error) {
+func (c *Client) Create(ctx context.Context, parent Ino, name string, o CreateOptions) (Entry, error) {
 	mode := o.Mode
 	if mode&modeType == 0 {
 		mode |= modeRegular
 	}
-	attr, _, err := c.create(ctx, "create", &shoalpb.CreateRequest{
+	return c.create(ctx, "create", &shoalpb.CreateRequest{
 		Parent: uint64(parent), Name: name, Mode: mode, Uid: o.UID, Gid: o.GID,
 		Rdev: o.Rdev, ChunkSize: o.ChunkSize, Exclusive: o.Exclusive,
-	})
-	return attr, err
+	}, nil)
 }
 
-func (c *Client) create(ctx context.Context, op string, req *shoalpb.CreateRequest) (Attr, bool, error) {
+// create sends req. An EEXIST after a retry may be the lost reply of an
+// attempt that made the name: if ours (non-nil) says the name's
+// attributes are what req would have made, that is success (an Entry
+// without Parent).
+func (c *Client) create(ctx context.Context, op string, req *shoalpb.CreateRequest, ours func(Attr) bool) (Entry, error) {
 	var resp *shoalpb.CreateResponse
 	amb, err := c.retry(ctx, func(ctx context.Context) (err error) {
 		resp, err = c.mgr.Create(ctx, req)
 		return err
 	})
-	if err != nil {
-		return Attr{}, amb, opErr(op, entryPath(Ino(req.Parent), req.Name), err)
+	if amb && errors.Is(err, syscall.EEXIST) && ours != nil {
+		if a, lerr := c.Lookup(ctx, Ino(req.Parent), req.Name); lerr == nil && ours(a) {
+			return Entry{Attr: a}, nil
+		}
 	}
-	return attrFromPB(resp.GetAttr()), amb, nil
+	if err != nil {
+		return Entry{}, opErr(op, entryPath(Ino(req.Parent), req.Name), err)
+	}
+	return Entry{Attr: attrFromPB(resp.GetAttr()), Parent: optAttrFromPB(resp.GetParent())}, nil
 }
 
 // Mkdir makes the directory name in parent. mode holds the permissions.
-func (c *Client) Mkdir(ctx context.Context, parent Ino, name string, mode, uid, gid uint32) (Attr, error) {
-	attr, amb, err := c.create(ctx, "mkdir", &shoalpb.CreateRequest{
+func (c *Client) Mkdir(ctx context.Context, parent Ino, name string, mode, uid, gid uint32) (Entry, error) {
+	return c.create(ctx, "mkdir", &shoalpb.CreateRequest{
 		Parent: uint64(parent), Name: name, Mode: modeDir | mode&0o7777, Uid: uid, Gid: gid,
-	})
-	if amb && errors.Is(err, syscall.EEXIST) {
-		// A lost reply: the directory may be ours.
-		if a, lerr := c.Lookup(ctx, parent, name); lerr == nil && a.IsDir() {
-			return a, nil
-		}
-	}
-	return attr, err
+	}, func(a Attr) bool { return a.IsDir() }) // a lost reply: the directory may be ours
 }
 
 // Symlink makes name in parent a symbolic link to target.
-func (c *Client) Symlink(ctx context.Context, parent Ino, name, target string, uid, gid uint32) (Attr, error) {
-	attr, amb, err := c.create(ctx, "symlink", &shoalpb.CreateRequest{
+func (c *Client) Symlink(ctx context.Context, parent Ino, name, target string, uid, gid uint32) (Entry, error) {
+	return c.create(ctx, "symlink", &shoalpb.CreateRequest{
 		Parent: uint64(parent), Name: name, Mode: modeSymlink | 0o777, Uid: uid, Gid: gid, SymlinkTarget: target,
-	})
-	if amb && errors.Is(err, syscall.EEXIST) {
-		if a, lerr := c.Lookup(ctx, parent, name); lerr == nil && a.Mode&modeType == modeSymlink && a.Target == target {
-			return a, nil
-		}
-	}
-	return attr, err
+	}, func(a Attr) bool { return a.Mode&modeType == modeSymlink && a.Target == target })
 }
 
 // Link adds the name newName in newParent for ino.
-func (c *Client) Link(ctx context.Context, ino, newParent Ino, newName string) (Attr, error) {
+func (c *Client) Link(ctx context.Context, ino, newParent Ino, newName string) (Entry, error) {
 	var resp *shoalpb.LinkResponse
 	amb, err := c.retry(ctx, func(ctx context.Context) (err error) {
 		resp, err = c.mgr.Link(ctx, &shoalpb.LinkRequest{Ino: uint64(ino), NewParent: uint64(newParent), NewName: newName})
@@ -124,52 +119,51 @@ func (c *Client) Link(ctx context.Context, ino, newParent Ino, newName string) (
 	})
 	if amb && errors.Is(err, syscall.EEXIST) {
 		if a, lerr := c.Lookup(ctx, newParent, newName); lerr == nil && a.Ino == ino {
-			return a, nil
+			return Entry{Attr: a}, nil
 		}
 	}
 	if err != nil {
-		return Attr{}, opErr("link", entryPath(newParent, newName), err)
+		return Entry{}, opErr("link", entryPath(newParent, newName), err)
 	}
-	return attrFromPB(resp.GetAttr()), nil
+	return Entry{Attr: attrFromPB(resp.GetAttr()), Parent: optAttrFromPB(resp.GetParent())}, nil
 }
 
-// Unlink removes the name of a non-directory. It returns the inode that
+// Unlink removes the name of a non-directory. It reports the inode that
 // lost a link and whether that inode is gone for good; with keepOpen, an
 // inode whose last link went away stays until ReleaseInode. If an earlier
 // attempt succeeded but its reply was lost, the retry's ENOENT is taken
-// as success and Unlink returns (0, false, nil).
-func (c *Client) Unlink(ctx context.Context, parent Ino, name string, keepOpen bool) (ino Ino, removed bool, err error) {
+// as success and Unlink returns an empty Removal.
+func (c *Client) Unlink(ctx context.Context, parent Ino, name string, keepOpen bool) (Removal, error) {
 	return c.unlink(ctx, "unlink", parent, name, false, keepOpen)
 }
 
 // Rmdir removes the empty directory name in parent.
-func (c *Client) Rmdir(ctx context.Context, parent Ino, name string) error {
-	_, _, err := c.unlink(ctx, "rmdir", parent, name, true, false)
-	return err
+func (c *Client) Rmdir(ctx context.Context, parent Ino, name string) (Removal, error) {
+	return c.unlink(ctx, "rmdir", parent, name, true, false)
 }
 
-func (c *Client) unlink(ctx context.Context, op string, parent Ino, name string, dir, keepOpen bool) (Ino, bool, error) {
+func (c *Client) unlink(ctx context.Context, op string, parent Ino, name string, dir, keepOpen bool) (Removal, error) {
 	var resp *shoalpb.UnlinkResponse
 	amb, err := c.retry(ctx, func(ctx context.Context) (err error) {
 		resp, err = c.mgr.Unlink(ctx, &shoalpb.UnlinkRequest{Parent: uint64(parent), Name: name, Dir: dir, KeepOpen: keepOpen})
 		return err
 	})
 	if amb && errors.Is(err, syscall.ENOENT) {
-		return 0, false, nil
+		return Removal{}, nil
 	}
 	if err != nil {
-		return 0, false, opErr(op, entryPath(parent, name), err)
+		return Removal{}, opErr(op, entryPath(parent, name), err)
 	}
-	return Ino(resp.GetIno()), resp.GetRemoved(), nil
+	return Removal{Ino: Ino(resp.GetIno()), Removed: resp.GetRemoved(), Parent: optAttrFromPB(resp.GetParent())}, nil
 }
 
 // Rename moves oldName in oldParent to newName in newParent, replacing
 // newName atomically. flags are renameat2's RENAME_NOREPLACE and
-// RENAME_EXCHANGE. It returns a replaced inode, if any, and whether it is
+// RENAME_EXCHANGE. It reports a replaced inode, if any, and whether it is
 // gone for good. If an earlier attempt succeeded but its reply was lost,
 // the retry fails with ENOENT; Rename then checks that newName exists and
-// oldName does not, and reports success.
-func (c *Client) Rename(ctx context.Context, oldParent Ino, oldName string, newParent Ino, newName string, flags uint32, keepOpen bool) (replaced Ino, removed bool, err error) {
+// oldName does not, and reports success (an empty Renaming).
+func (c *Client) Rename(ctx context.Context, oldParent Ino, oldName string, newParent Ino, newName string, flags uint32, keepOpen bool) (Renaming, error) {
 	var resp *shoalpb.RenameResponse
 	amb, err := c.retry(ctx, func(ctx context.Context) (err error) {
 		resp, err = c.mgr.Rename(ctx, &shoalpb.RenameRequest{
@@ -182,13 +176,16 @@ func (c *Client) Rename(ctx context.Context, oldParent Ino, oldName string, newP
 		_, oerr := c.Lookup(ctx, oldParent, oldName)
 		_, nerr := c.Lookup(ctx, newParent, newName)
 		if errors.Is(oerr, syscall.ENOENT) && nerr == nil {
-			return 0, false, nil
+			return Renaming{}, nil
 		}
 	}
 	if err != nil {
-		return 0, false, opErr("rename", entryPath(oldParent, oldName)+" -> "+entryPath(newParent, newName), err)
+		return Renaming{}, opErr("rename", entryPath(oldParent, oldName)+" -> "+entryPath(newParent, newName), err)
 	}
-	return Ino(resp.GetReplacedIno()), resp.GetReplacedRemoved(), nil
+	return Renaming{
+		Replaced: Ino(resp.GetReplacedIno()), ReplacedRemoved: resp.GetReplacedRemoved(),
+		OldParent: optAttrFromPB(resp.GetOldParent()), NewParent: optAttrFromPB(resp.GetNewParent()),
+	}, nil
 }
 
 // ReleaseInode drops an inode kept by keepOpen once the caller closed it.

@@ -80,7 +80,9 @@ func (c *Client) MkdirAll(ctx context.Context, p string, mode uint32) (Attr, err
 	for _, name := range parts {
 		next, err := c.Lookup(ctx, a.Ino, name)
 		if errors.Is(err, syscall.ENOENT) {
-			next, err = c.Mkdir(ctx, a.Ino, name, mode, uid, gid)
+			var e Entry
+			e, err = c.Mkdir(ctx, a.Ino, name, mode, uid, gid)
+			next = e.Attr
 			if errors.Is(err, syscall.EEXIST) { // lost a race; fine if a directory
 				next, err = c.Lookup(ctx, a.Ino, name)
 			}
@@ -118,7 +120,7 @@ func (c *Client) Remove(ctx context.Context, p string, recursive bool) error {
 
 func (c *Client) removeEntry(ctx context.Context, parent Ino, name string, a Attr, recursive bool) error {
 	if !a.IsDir() {
-		_, _, err := c.Unlink(ctx, parent, name, false)
+		_, err := c.Unlink(ctx, parent, name, false)
 		return err
 	}
 	if recursive {
@@ -136,7 +138,8 @@ func (c *Client) removeEntry(ctx context.Context, parent Ino, name string, a Att
 			}
 		}
 	}
-	return c.Rmdir(ctx, parent, name)
+	_, err := c.Rmdir(ctx, parent, name)
+	return err
 }
 
 // RenamePath renames from to to, replacing to if it exists.
@@ -149,7 +152,7 @@ func (c *Client) RenamePath(ctx context.Context, from, to string) error {
 	if err != nil {
 		return err
 	}
-	_, _, err = c.Rename(ctx, fd.Ino, fname, td.Ino, tname, 0, false)
+	_, err = c.Rename(ctx, fd.Ino, fname, td.Ino, tname, 0, false)
 	return err
 }
 

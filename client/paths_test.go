@@ -154,7 +154,7 @@ func TestManagerRetries(t *testing.T) {
 		t.Errorf("Mkdir with a lost reply = %+v, %v; want success", a, err)
 	}
 	fc.mgr.fault("Unlink", 1, true)
-	if err := c.Rmdir(ctx, RootIno, "e"); err != nil {
+	if _, err := c.Rmdir(ctx, RootIno, "e"); err != nil {
 		t.Errorf("Rmdir with a lost reply = %v; want success", err)
 	}
 	fc.mgr.fault("Create", 1, true)
@@ -162,7 +162,7 @@ func TestManagerRetries(t *testing.T) {
 		t.Errorf("exclusive Create with a lost reply = %v; want EEXIST (documented)", err)
 	}
 	fc.mgr.fault("Rename", 1, true)
-	if _, _, err := c.Rename(ctx, RootIno, "x", RootIno, "y", 0, false); err != nil {
+	if _, err := c.Rename(ctx, RootIno, "x", RootIno, "y", 0, false); err != nil {
 		t.Errorf("Rename with a lost reply = %v; want success", err)
 	}
 	// Writes go through a flaky manager too.
@@ -186,5 +186,54 @@ func TestManagerRetries(t *testing.T) {
 	data[3] = 'Z'
 	if got := readAll(t, c, a.Ino, 4096); !bytes.Equal(got, data) {
 		t.Error("read back differs")
+	}
+}
+
+// Namespace calls report the parent directories' attributes from the
+// manager's reply, and none when a retry found a lost attempt's result.
+func TestParentAttrs(t *testing.T) {
+	fc := newFakeCluster(t, fakeOptions{nodes: 1, replication: 1, minReplicas: 1, chunkSize: mib})
+	c := fc.client(t, nil)
+	ctx := context.Background()
+	wantParent := func(what string, p *Attr, ino Ino) {
+		t.Helper()
+		got, err := c.GetAttr(ctx, ino)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p == nil || *p != got {
+			t.Fatalf("%s: parent %+v, GetAttr %+v", what, p, got)
+		}
+	}
+	d, err := c.Mkdir(ctx, RootIno, "d", 0o755, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantParent("mkdir", d.Parent, RootIno)
+	f, err := c.Create(ctx, d.Ino, "f", CreateOptions{Mode: 0o644})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantParent("create", f.Parent, d.Ino)
+	rn, err := c.Rename(ctx, d.Ino, "f", RootIno, "g", 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantParent("rename (old)", rn.OldParent, d.Ino)
+	wantParent("rename (new)", rn.NewParent, RootIno)
+	rm, err := c.Unlink(ctx, RootIno, "g", false)
+	if err != nil || rm.Ino != f.Ino || !rm.Removed {
+		t.Fatalf("Unlink = %+v, %v", rm, err)
+	}
+	wantParent("unlink", rm.Parent, RootIno)
+
+	fc.mgr.fault("Create", 1, true)
+	e, err := c.Mkdir(ctx, RootIno, "e", 0o755, 0, 0)
+	if err != nil || !e.IsDir() || e.Parent != nil {
+		t.Fatalf("Mkdir with a lost reply = %+v, %v; want the directory, no parent", e, err)
+	}
+	fc.mgr.fault("Unlink", 1, true)
+	if rm, err := c.Rmdir(ctx, RootIno, "e"); err != nil || rm.Parent != nil {
+		t.Fatalf("Rmdir with a lost reply = %+v, %v; want success, no parent", rm, err)
 	}
 }

@@ -10,10 +10,34 @@
 // One node type serves directories, files, symlinks and special files,
 // as go-fuse's loopback does. Nodes hold no attributes of their own
 // beyond the mode and group a new child inherits (set-group-ID
-// directories) and a symlink's target (immutable): every Getattr and
-// Lookup asks the manager, and the kernel caches the answers for the
+// directories), a symlink's target (immutable) and a directory's
+// recent attributes (below): every Lookup, and every Getattr of a
+// file, asks the manager, and the kernel caches the answers for the
 // timeouts below. A directory listing is one ReadDirPlus call, whose
 // attributes answer the kernel's READDIRPLUS lookups.
+//
+// # Directory attributes after a change
+//
+// The manager's reply to a create, mkdir, mknod, symlink, link, unlink,
+// rmdir or rename carries the parent directories' attributes after the
+// change (the new mtime, ctime and nlink: what a GetAttr right after
+// would return). A directory node remembers them, and those of its last
+// setattr or manager-answered getattr, with the time they arrived, and
+// answers the kernel's next GETATTR of the directory from them while
+// they are younger than Options.AttrTimeout, telling the kernel to keep
+// them only for what remains of it. That GETATTR comes after every
+// create and unlink: the kernel drops the parent's cached attributes
+// when its contents change and, with default_permissions, needs them
+// again for the permission check of the next create or unlink. So tar
+// -x and rm -r cost one manager round trip less per file.
+//
+// The staleness bound is the kernel's own: attributes are used no
+// longer than AttrTimeout after the manager produced them. Every change
+// to a directory made through this mount replaces or drops what it
+// remembers (calls that overlap on one directory drop it, as their
+// replies may arrive out of order); a change made by another mount is
+// seen here within AttrTimeout, as it was when the kernel cached the
+// attributes itself. See dirattr.go.
 //
 // # Kernel caches and consistency between mounts
 //
@@ -50,10 +74,14 @@
 // kernel's cached one. mmap works through the page cache (no
 // DIRECT_IO). Unlinking or renaming over a file open here passes
 // keepOpen to the manager, which keeps the inode until the last handle
-// is released; then the mount calls ReleaseInode. Extended attributes
-// are not stored: Getxattr answers ENODATA and Listxattr an empty list
-// at once, without an RPC (the kernel asks for security.capability
-// before every write), and Setxattr answers EOPNOTSUPP.
+// is released; then the mount calls ReleaseInode.
+//
+// Extended attributes are not stored. The mount answers every xattr
+// request (get, list, set, remove) with ENOSYS (go-fuse's DisableXAttrs),
+// which makes the kernel remember that the filesystem has none and stop
+// sending them: otherwise it would ask for security.capability before
+// every write. Programs get EOPNOTSUPP, which cp -a, tar, rsync -a and
+// ls treat as a filesystem without xattr support.
 //
 // File locks (flock, fcntl) are left to the kernel, which keeps them per
 // mount: they exclude processes using the same mount, not other mounts.

@@ -93,6 +93,13 @@ func goFuseOptions(o Options) *gofs.Options {
 		// FUSE_DONT_MASK), so nothing here applies it again.
 		Options:  []string{"default_permissions"},
 		MaxWrite: o.MaxWrite,
+		// shoal stores no extended attributes. go-fuse answers every
+		// xattr request with ENOSYS, which tells the kernel (fs/fuse's
+		// no_getxattr etc.) never to ask again: otherwise it sends a
+		// GETXATTR of security.capability before every write. Callers
+		// get EOPNOTSUPP, which cp -a, tar, rsync and ls handle as "no
+		// xattr support".
+		DisableXAttrs: true,
 		// Enough concurrent background requests for kernel readahead
 		// and async reads to keep the client's pipelines busy.
 		MaxBackground: 64,

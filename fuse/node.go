@@ -29,6 +29,10 @@ type node struct {
 	// target is a symlink's target, once known. A symlink never
 	// changes and inode numbers are never reused, so it stays valid.
 	target atomic.Pointer[string]
+
+	// dir remembers a directory's attributes from the replies to the
+	// changes made in it through this mount (see dirattr.go).
+	dir dirAttrs
 }
 
 var (
@@ -48,13 +52,30 @@ var (
 	_ gofs.NodeLinker         = (*node)(nil)
 	_ gofs.NodeStatfser       = (*node)(nil)
 	_ gofs.NodeOpendirHandler = (*node)(nil)
-	_ gofs.NodeGetxattrer     = (*node)(nil)
-	_ gofs.NodeSetxattrer     = (*node)(nil)
-	_ gofs.NodeRemovexattrer  = (*node)(nil)
-	_ gofs.NodeListxattrer    = (*node)(nil)
 )
 
 func (n *node) ino() client.Ino { return client.Ino(n.StableAttr().Ino) }
+
+// isDir reports whether n is a directory (the root's StableAttr has no
+// type bits, so this asks the remembered mode).
+func (n *node) isDir() bool { return n.mode.Load()&syscall.S_IFMT == syscall.S_IFDIR }
+
+// changing announces a call that changes the names in directory n (or its
+// attributes); the function it returns takes the directory's attributes
+// the reply reported, nil if none. See dirAttrs.
+func (n *node) changing() func(attr *client.Attr) {
+	n.dir.begin()
+	return n.dir.end
+}
+
+// nodeOf returns the node of ch, nil if ch is nil.
+func nodeOf(ch *gofs.Inode) *node {
+	if ch == nil {
+		return nil
+	}
+	cn, _ := ch.Operations().(*node)
+	return cn
+}
 
 // remember records the attributes a new child inherits from n.
 func (n *node) remember(a client.Attr) {
@@ -121,9 +142,32 @@ func (n *node) Lookup(ctx context.Context, name string, out *gofuse.EntryOut) (*
 	return n.child(ctx, name, a, out), 0
 }
 
+// Getattr answers a directory's GETATTR from the attributes the reply to
+// the last change made in it here reported, if they are recent (see
+// dirAttrs): that is the GETATTR the kernel sends after every create and
+// unlink, for its permission check of the next one. Otherwise it asks the
+// manager, and a directory remembers the answer.
 func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *gofuse.AttrOut) syscall.Errno {
 	ctx = lookup(ctx)
+	dir := n.isDir()
+	if dir {
+		if a, valid, ok := n.dir.get(n.fs.o.AttrTimeout); ok {
+			n.fs.fillAttr(&out.Attr, a)
+			// The kernel keeps them no longer than AttrTimeout after
+			// the manager's reply.
+			out.SetTimeout(valid)
+			return 0
+		}
+		n.dir.begin()
+	}
 	a, err := n.fs.c.GetAttr(ctx, n.ino())
+	if dir {
+		if err != nil {
+			n.dir.end(nil)
+		} else {
+			n.dir.end(&a)
+		}
+	}
 	if err != nil {
 		return n.fs.errno(err, "getattr", n.ino(), "")
 	}
@@ -136,7 +180,24 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *gofuse.SetAtt
 	if n.fs.o.ReadOnly {
 		return syscall.EROFS
 	}
-	ctx = mutating(ctx)
+	done := func(*client.Attr) {}
+	if n.isDir() {
+		// A directory remembers the attributes the reply reported.
+		done = n.changing()
+	}
+	a, errno := n.setattr(mutating(ctx), f, in)
+	if errno != 0 {
+		done(nil)
+		return errno
+	}
+	done(&a)
+	n.remember(a)
+	n.fs.fillAttr(&out.Attr, a)
+	return 0
+}
+
+// setattr applies in and returns the attributes after it.
+func (n *node) setattr(ctx context.Context, f gofs.FileHandle, in *gofuse.SetAttrIn) (client.Attr, syscall.Errno) {
 	ino := n.ino()
 	// An open file's buffered writes and size live in its client.File:
 	// truncate through it, and tell it about a new mtime, so that a
@@ -169,7 +230,7 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *gofuse.SetAtt
 	if size, ok := in.GetSize(); ok {
 		if of != nil {
 			if err := of.f.Truncate(ctx, int64(size)); err != nil {
-				return n.fs.errno(err, "truncate", ino, "")
+				return client.Attr{}, n.fs.errno(err, "truncate", ino, "")
 			}
 		} else {
 			s.Size, changed = &size, true
@@ -177,7 +238,7 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *gofuse.SetAtt
 	}
 	if of != nil && s.Mtime != nil {
 		if err := of.f.SetMtime(ctx, *s.Mtime); err != nil {
-			return n.fs.errno(err, "utimens", ino, "")
+			return client.Attr{}, n.fs.errno(err, "utimens", ino, "")
 		}
 	}
 	var a client.Attr
@@ -188,11 +249,9 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *gofuse.SetAtt
 		a, err = n.fs.c.GetAttr(ctx, ino)
 	}
 	if err != nil {
-		return n.fs.errno(err, "setattr", ino, "")
+		return client.Attr{}, n.fs.errno(err, "setattr", ino, "")
 	}
-	n.remember(a)
-	n.fs.fillAttr(&out.Attr, a)
-	return 0
+	return a, 0
 }
 
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *gofuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
@@ -204,24 +263,26 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if mode&syscall.S_IFMT == 0 {
 		mode |= syscall.S_IFREG
 	}
-	a, err := n.fs.c.Create(ctx, n.ino(), name, client.CreateOptions{
+	done := n.changing()
+	e, err := n.fs.c.Create(ctx, n.ino(), name, client.CreateOptions{
 		Mode: mode, UID: uid, GID: gid, Exclusive: flags&syscall.O_EXCL != 0,
 	})
+	done(e.Parent)
 	if err != nil {
 		return nil, nil, 0, n.fs.errno(err, "create", n.ino(), name)
 	}
-	if a.Mode&syscall.S_IFMT != syscall.S_IFREG {
+	if e.Mode&syscall.S_IFMT != syscall.S_IFREG {
 		// Create without O_EXCL found something that is not a file.
-		if a.IsDir() {
+		if e.IsDir() {
 			return nil, nil, 0, syscall.EISDIR
 		}
 		return nil, nil, 0, syscall.EEXIST
 	}
-	h, errno := n.fs.openCreated(ctx, a, flags)
+	h, errno := n.fs.openCreated(ctx, e.Attr, flags)
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
-	return n.child(ctx, name, a, out), h, 0, 0
+	return n.child(ctx, name, e.Attr, out), h, 0, 0
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
@@ -243,11 +304,13 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *gofuse.
 	}
 	ctx = mutating(ctx)
 	uid, gid, sgid := n.owner(ctx)
-	a, err := n.fs.c.Mkdir(ctx, n.ino(), name, mode&0o7777|sgid, uid, gid)
+	done := n.changing()
+	e, err := n.fs.c.Mkdir(ctx, n.ino(), name, mode&0o7777|sgid, uid, gid)
+	done(e.Parent) // with the parent's new nlink
 	if err != nil {
 		return nil, n.fs.errno(err, "mkdir", n.ino(), name)
 	}
-	return n.child(ctx, name, a, out), 0
+	return n.child(ctx, name, e.Attr, out), 0
 }
 
 func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *gofuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -259,13 +322,15 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 	if mode&syscall.S_IFMT == 0 {
 		mode |= syscall.S_IFREG
 	}
-	a, err := n.fs.c.Create(ctx, n.ino(), name, client.CreateOptions{
+	done := n.changing()
+	e, err := n.fs.c.Create(ctx, n.ino(), name, client.CreateOptions{
 		Mode: mode, UID: uid, GID: gid, Rdev: dev, Exclusive: true,
 	})
+	done(e.Parent)
 	if err != nil {
 		return nil, n.fs.errno(err, "mknod", n.ino(), name)
 	}
-	return n.child(ctx, name, a, out), 0
+	return n.child(ctx, name, e.Attr, out), 0
 }
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *gofuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -274,11 +339,13 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *gofuse.Ent
 	}
 	ctx = mutating(ctx)
 	uid, gid, _ := n.owner(ctx)
-	a, err := n.fs.c.Symlink(ctx, n.ino(), name, target, uid, gid)
+	done := n.changing()
+	e, err := n.fs.c.Symlink(ctx, n.ino(), name, target, uid, gid)
+	done(e.Parent)
 	if err != nil {
 		return nil, n.fs.errno(err, "symlink", n.ino(), name)
 	}
-	return n.child(ctx, name, a, out), 0
+	return n.child(ctx, name, e.Attr, out), 0
 }
 
 func (n *node) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
@@ -302,18 +369,32 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 	}
 	ctx = mutating(ctx)
 	ino := client.Ino(target.EmbeddedInode().StableAttr().Ino)
-	a, err := n.fs.c.Link(ctx, ino, n.ino(), name)
+	done := n.changing()
+	e, err := n.fs.c.Link(ctx, ino, n.ino(), name)
+	done(e.Parent)
 	if err != nil {
 		return nil, n.fs.errno(err, "link", n.ino(), name)
 	}
-	return n.child(ctx, name, a, out), 0
+	return n.child(ctx, name, e.Attr, out), 0
 }
 
 func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if n.fs.o.ReadOnly {
 		return syscall.EROFS
 	}
-	if err := n.fs.c.Rmdir(mutating(ctx), n.ino(), name); err != nil {
+	done := n.changing()
+	// The directory removed forgets its attributes (an open descriptor
+	// may still fstat it).
+	gone := nodeOf(n.GetChild(name))
+	if gone != nil {
+		gone.dir.begin()
+	}
+	r, err := n.fs.c.Rmdir(mutating(ctx), n.ino(), name)
+	if gone != nil {
+		gone.dir.end(nil)
+	}
+	done(r.Parent) // with the parent's new nlink
+	if err != nil {
 		return n.fs.errno(err, "rmdir", n.ino(), name)
 	}
 	return 0
@@ -338,8 +419,10 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	}
 	ctx = mutating(ctx)
 	pinned := n.pinChild(name)
-	ino, _, err := n.fs.c.Unlink(ctx, n.ino(), name, pinned != nil)
-	n.fs.settleRemoved(ctx, pinned, ino, err == nil)
+	done := n.changing()
+	r, err := n.fs.c.Unlink(ctx, n.ino(), name, pinned != nil)
+	done(r.Parent)
+	n.fs.settleRemoved(ctx, pinned, r.Ino, err == nil)
 	if err != nil {
 		return n.fs.errno(err, "unlink", n.ino(), name)
 	}
@@ -359,8 +442,30 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	if flags&renameExchange == 0 {
 		pinned = np.pinChild(newName)
 	}
-	replaced, _, err := n.fs.c.Rename(ctx, n.ino(), name, np.ino(), newName, flags, pinned != nil)
-	n.fs.settleRemoved(ctx, pinned, replaced, err == nil)
+	// Both parents remember the attributes the reply reported. A
+	// directory that moves (or is exchanged) gets a new ctime, which the
+	// reply does not report: it forgets what it remembered.
+	doneOld := n.changing()
+	var doneNew func(*client.Attr)
+	if np != n {
+		doneNew = np.changing()
+	}
+	var moved []*node
+	for _, ch := range []*node{nodeOf(n.GetChild(name)), nodeOf(np.GetChild(newName))} {
+		if ch != nil {
+			ch.dir.begin()
+			moved = append(moved, ch)
+		}
+	}
+	r, err := n.fs.c.Rename(ctx, n.ino(), name, np.ino(), newName, flags, pinned != nil)
+	for _, ch := range moved {
+		ch.dir.end(nil)
+	}
+	doneOld(r.OldParent)
+	if doneNew != nil {
+		doneNew(r.NewParent)
+	}
+	n.fs.settleRemoved(ctx, pinned, r.Replaced, err == nil)
 	if err != nil {
 		return n.fs.errno(err, "rename", n.ino(), name)
 	}
@@ -394,25 +499,4 @@ func (n *node) Statfs(ctx context.Context, out *gofuse.StatfsOut) syscall.Errno 
 
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	return &dirHandle{n: n}, 0, 0
-}
-
-// Extended attributes: shoal stores none. The kernel asks for
-// security.capability before every write, so these answer at once,
-// without an RPC: no attribute here, an empty list, and setting one is
-// not supported (as on a filesystem mounted without xattr support).
-
-func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
-	return 0, syscall.ENODATA
-}
-
-func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	return 0, 0
-}
-
-func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	return syscall.EOPNOTSUPP
-}
-
-func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	return syscall.ENODATA
 }

@@ -30,7 +30,7 @@ func TestStatusAndFsck(t *testing.T) {
 	a := mustCreate(t, m, d.Ino, "a", 0o644)
 	b := mustCreate(t, m, sub.Ino, "b", 0o644)
 	c := mustCreate(t, m, RootIno, "c", 0o644)
-	if _, err := m.Link(ctx, b.Ino, RootIno, "b-link"); err != nil {
+	if _, _, err := m.Link(ctx, b.Ino, RootIno, "b-link"); err != nil {
 		t.Fatal(err)
 	}
 	mustCreate(t, m, RootIno, "empty", 0o644)

@@ -27,7 +27,7 @@ func BenchmarkCreate(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			name := fmt.Sprintf("f%09d", n.Add(1))
-			if _, _, err := m.Create(ctx, d.Ino, name, CreateArgs{Mode: 0o644, Exclusive: true}); err != nil {
+			if _, err := m.Create(ctx, d.Ino, name, CreateArgs{Mode: 0o644, Exclusive: true}); err != nil {
 				b.Error(err)
 				return
 			}

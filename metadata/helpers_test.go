@@ -98,11 +98,11 @@ func heartbeatAll(t testing.TB, m *Manager, ids []string) map[string]HeartbeatRe
 
 func mustCreate(t testing.TB, m *Manager, parent Ino, name string, mode uint32) Attr {
 	t.Helper()
-	a, created, err := m.Create(context.Background(), parent, name, CreateArgs{Mode: mode, Exclusive: true})
-	if err != nil || !created {
-		t.Fatalf("Create %q in %d (mode %o): created=%v err=%v", name, parent, mode, created, err)
+	r, err := m.Create(context.Background(), parent, name, CreateArgs{Mode: mode, Exclusive: true})
+	if err != nil || !r.Created {
+		t.Fatalf("Create %q in %d (mode %o): created=%v err=%v", name, parent, mode, r.Created, err)
 	}
-	return a
+	return r.Attr
 }
 
 func mustAttr(t testing.TB, m *Manager, ino Ino) Attr {

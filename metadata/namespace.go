@@ -216,20 +216,39 @@ func (m *Manager) checkCreateArgs(args *CreateArgs) error {
 
 func (a CreateArgs) isRegular() bool { return a.Mode&ModeType == ModeRegular }
 
+// CreateResult is what Create made or found.
+type CreateResult struct {
+	Attr    Attr // the inode name refers to
+	Parent  Attr // the parent directory after the call, as GetAttr would return it
+	Created bool // false: a non-exclusive create found an existing file
+}
+
+// touched returns the attributes a directory has after a transaction that
+// read its record p (and wrote it back if it changed) and stamped it with
+// touchDir(now): what t.attr returns once the transaction commits. It is
+// computed rather than read back because reading the stamp key would put it
+// in the transaction's read set, and concurrent creates in one directory
+// would then conflict.
+func touched(p Attr, now int64) Attr {
+	p.Mtime, p.Ctime = now, now
+	return p
+}
+
 // Create makes name in directory parent: a regular file, directory,
 // symlink or special file, by args.Mode's type bits. When the name exists
 // it fails with ErrExists, except that a non-exclusive create of a regular
-// file over a regular file returns the existing file with created false.
-func (m *Manager) Create(ctx context.Context, parent Ino, name string, args CreateArgs) (a Attr, created bool, err error) {
+// file over a regular file returns the existing file with Created false.
+func (m *Manager) Create(ctx context.Context, parent Ino, name string, args CreateArgs) (CreateResult, error) {
 	if err := validateName(name); err != nil {
-		return Attr{}, false, err
+		return CreateResult{}, err
 	}
 	if err := m.checkCreateArgs(&args); err != nil {
-		return Attr{}, false, err
+		return CreateResult{}, err
 	}
+	var r CreateResult
 	var ino Ino // drawn once, kept across conflict retries
-	err = m.st.update(ctx, func(t tx) error {
-		created = false
+	err := m.st.update(ctx, func(t tx) error {
+		r = CreateResult{}
 		p, err := dirInode(t, parent, "create")
 		if err != nil {
 			return err
@@ -240,7 +259,11 @@ func (m *Manager) Create(ctx context.Context, parent Ino, name string, args Crea
 		}
 		if ok {
 			if !args.Exclusive && args.isRegular() && e.Mode&ModeType == ModeRegular {
-				a, err = t.attr(e.Ino)
+				// Nothing is written, so reading the stamp adds no conflict.
+				if r.Parent, err = t.attr(parent); err != nil {
+					return err
+				}
+				r.Attr, err = t.attr(e.Ino)
 				return err
 			}
 			return fmt.Errorf("metadata: create %q in %d: %w", name, parent, ErrExists)
@@ -251,7 +274,7 @@ func (m *Manager) Create(ctx context.Context, parent Ino, name string, args Crea
 			}
 		}
 		now := m.now().UnixNano()
-		a = Attr{
+		a := Attr{
 			Ino: ino, Mode: args.Mode, Nlink: 1, UID: args.UID, GID: args.GID,
 			Atime: now, Mtime: now, Ctime: now,
 			Target: args.Target, ChunkSize: args.ChunkSize, Rdev: args.Rdev,
@@ -270,29 +293,29 @@ func (m *Manager) Create(ctx context.Context, parent Ino, name string, args Crea
 		if err := t.putDirent(parent, name, dirent{Ino: ino, Mode: a.Mode & ModeType}); err != nil {
 			return err
 		}
-		created = true
+		r = CreateResult{Attr: a, Parent: touched(p, now), Created: true}
 		return t.touchDir(parent, now)
 	})
 	if err != nil {
-		return Attr{}, false, err
+		return CreateResult{}, err
 	}
-	if created {
+	if r.Created {
 		m.inodes.Add(1)
-		if a.IsRegular() {
+		if r.Attr.IsRegular() {
 			m.files.Add(1)
 		}
 	}
-	return a, created, nil
+	return r, nil
 }
 
 // Link adds the hard link newName in newParent to ino, which must not be a
-// directory (ErrIsDir).
-func (m *Manager) Link(ctx context.Context, ino, newParent Ino, newName string) (Attr, error) {
+// directory (ErrIsDir). It returns ino's attributes and newParent's after
+// the change.
+func (m *Manager) Link(ctx context.Context, ino, newParent Ino, newName string) (a, parent Attr, err error) {
 	if err := validateName(newName); err != nil {
-		return Attr{}, err
+		return Attr{}, Attr{}, err
 	}
-	var a Attr
-	err := m.st.update(ctx, func(t tx) error {
+	err = m.st.update(ctx, func(t tx) error {
 		var err error
 		if a, err = t.inode(ino); err != nil {
 			return fmt.Errorf("metadata: link: %w", err)
@@ -303,7 +326,8 @@ func (m *Manager) Link(ctx context.Context, ino, newParent Ino, newName string) 
 		if a.Nlink == 0 {
 			return notFound("metadata: link: inode %d has no links left", ino)
 		}
-		if _, err := dirInode(t, newParent, "link"); err != nil {
+		p, err := dirInode(t, newParent, "link")
+		if err != nil {
 			return err
 		}
 		if ok, err := t.has(direntKey(newParent, newName)); err != nil || ok {
@@ -321,9 +345,13 @@ func (m *Manager) Link(ctx context.Context, ino, newParent Ino, newName string) 
 		if err := t.putDirent(newParent, newName, dirent{Ino: ino, Mode: a.Mode & ModeType}); err != nil {
 			return err
 		}
+		parent = touched(p, now)
 		return t.touchDir(newParent, now)
 	})
-	return a, err
+	if err != nil {
+		return Attr{}, Attr{}, err
+	}
+	return a, parent, nil
 }
 
 // dropLink removes one link of the non-directory a. When it was the last,
@@ -380,21 +408,26 @@ func removeDir(t tx, p *Attr, d Attr, rm *removal) error {
 	return nil
 }
 
+// UnlinkResult is what Unlink did.
+type UnlinkResult struct {
+	Ino     Ino  // the inode that lost a link
+	Removed bool // whether that inode is gone
+	Parent  Attr // the parent directory after the call, as GetAttr would return it
+}
+
 // Unlink removes name from directory parent. With dir set it is rmdir: the
 // target must be an empty directory (ErrNotDir, ErrNotEmpty); without, it
-// must not be a directory (ErrIsDir). It returns the inode that lost a
-// link and whether that inode is gone; with keepOpen an inode that lost
-// its last link stays until ReleaseInode.
-func (m *Manager) Unlink(ctx context.Context, parent Ino, name string, dir, keepOpen bool) (Ino, bool, error) {
+// must not be a directory (ErrIsDir). With keepOpen an inode that lost its
+// last link stays until ReleaseInode.
+func (m *Manager) Unlink(ctx context.Context, parent Ino, name string, dir, keepOpen bool) (UnlinkResult, error) {
 	if err := validateName(name); err != nil {
-		return 0, false, err
+		return UnlinkResult{}, err
 	}
-	var ino Ino
-	var removed bool
+	var r UnlinkResult
 	var rm removal
 	err := m.st.update(ctx, func(t tx) error {
 		rm.reset()
-		removed = false
+		r = UnlinkResult{}
 		p, err := dirInode(t, parent, "unlink")
 		if err != nil {
 			return err
@@ -406,8 +439,7 @@ func (m *Manager) Unlink(ctx context.Context, parent Ino, name string, dir, keep
 		if !ok {
 			return notFound("metadata: unlink %q in %d", name, parent)
 		}
-		ino = e.Ino
-		a, err := t.inode(ino)
+		a, err := t.inode(e.Ino)
 		if err != nil {
 			return err
 		}
@@ -421,25 +453,26 @@ func (m *Manager) Unlink(ctx context.Context, parent Ino, name string, dir, keep
 			if err := removeDir(t, &p, a, &rm); err != nil {
 				return fmt.Errorf("metadata: rmdir %q in %d: %w", name, parent, err)
 			}
-			removed = true
+			r.Removed = true
 			if err := t.putInode(p); err != nil {
 				return err
 			}
 		default:
-			if removed, err = dropLink(t, a, keepOpen, now, &rm); err != nil {
+			if r.Removed, err = dropLink(t, a, keepOpen, now, &rm); err != nil {
 				return err
 			}
 		}
 		if err := t.del(direntKey(parent, name)); err != nil {
 			return err
 		}
+		r.Ino, r.Parent = e.Ino, touched(p, now)
 		return t.touchDir(parent, now)
 	})
 	if err != nil {
-		return 0, false, err
+		return UnlinkResult{}, err
 	}
 	m.apply(rm)
-	return ino, removed, nil
+	return r, nil
 }
 
 // ReleaseInode drops an inode kept by keepOpen once nothing links to it.

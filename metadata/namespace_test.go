@@ -46,19 +46,19 @@ func TestCreateLookup(t *testing.T) {
 	wantErr(t, "getattr missing", err, ErrNotFound)
 
 	// Exclusive create of an existing name fails; non-exclusive returns the file.
-	_, _, err = m.Create(ctx, RootIno, "file", CreateArgs{Mode: 0o600, Exclusive: true})
+	_, err = m.Create(ctx, RootIno, "file", CreateArgs{Mode: 0o600, Exclusive: true})
 	wantErr(t, "exclusive create", err, ErrExists)
-	again, created, err := m.Create(ctx, RootIno, "file", CreateArgs{Mode: 0o600})
-	if err != nil || created || again.Ino != f.Ino || again.Mode != f.Mode {
-		t.Fatalf("non-exclusive create = %+v created=%v %v, want the existing file", again, created, err)
+	again, err := m.Create(ctx, RootIno, "file", CreateArgs{Mode: 0o600})
+	if err != nil || again.Created || again.Attr.Ino != f.Ino || again.Attr.Mode != f.Mode {
+		t.Fatalf("non-exclusive create = %+v %v, want the existing file", again, err)
 	}
 	// Never for directories, or over a directory.
 	d := mustCreate(t, m, RootIno, "dir", ModeDir|0o755)
-	_, _, err = m.Create(ctx, RootIno, "dir", CreateArgs{Mode: ModeDir | 0o755})
+	_, err = m.Create(ctx, RootIno, "dir", CreateArgs{Mode: ModeDir | 0o755})
 	wantErr(t, "mkdir existing", err, ErrExists)
-	_, _, err = m.Create(ctx, RootIno, "dir", CreateArgs{Mode: 0o644})
+	_, err = m.Create(ctx, RootIno, "dir", CreateArgs{Mode: 0o644})
 	wantErr(t, "create over a directory", err, ErrExists)
-	_, _, err = m.Create(ctx, f.Ino, "x", CreateArgs{Mode: 0o644})
+	_, err = m.Create(ctx, f.Ino, "x", CreateArgs{Mode: 0o644})
 	wantErr(t, "create in a file", err, ErrNotDir)
 
 	if d.Nlink != 2 || d.Parent != RootIno {
@@ -91,18 +91,18 @@ func TestCreateKinds(t *testing.T) {
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			a, _, err := m.Create(ctx, RootIno, fmt.Sprintf("f%d", i), tc.args)
+			r, err := m.Create(ctx, RootIno, fmt.Sprintf("f%d", i), tc.args)
 			wantErr(t, "create", err, tc.want)
-			if tc.check != nil && !tc.check(a) {
-				t.Fatalf("created %+v", a)
+			if tc.check != nil && !tc.check(r.Attr) {
+				t.Fatalf("created %+v", r.Attr)
 			}
 		})
 	}
 	for _, name := range []string{"", ".", "..", "a/b", "a\x00"} {
-		_, _, err := m.Create(ctx, RootIno, name, CreateArgs{Mode: 0o644})
+		_, err := m.Create(ctx, RootIno, name, CreateArgs{Mode: 0o644})
 		wantErr(t, fmt.Sprintf("create %q", name), err, errBadName)
 	}
-	_, _, err := m.Create(ctx, RootIno, strings.Repeat("n", 256), CreateArgs{Mode: 0o644})
+	_, err := m.Create(ctx, RootIno, strings.Repeat("n", 256), CreateArgs{Mode: 0o644})
 	wantErr(t, "create long name", err, ErrNameTooLong)
 }
 
@@ -180,30 +180,30 @@ func TestHardLinks(t *testing.T) {
 	m, _ := newManager(t)
 	f := mustCreate(t, m, RootIno, "a", 0o644)
 	d := mustCreate(t, m, RootIno, "d", ModeDir|0o755)
-	l, err := m.Link(ctx, f.Ino, d.Ino, "b")
+	l, _, err := m.Link(ctx, f.Ino, d.Ino, "b")
 	if err != nil || l.Nlink != 2 {
 		t.Fatalf("Link = %+v, %v", l, err)
 	}
 	if got, err := m.Lookup(ctx, d.Ino, "b"); err != nil || got.Ino != f.Ino || got.Nlink != 2 {
 		t.Fatalf("Lookup link = %+v, %v", got, err)
 	}
-	_, err = m.Link(ctx, f.Ino, d.Ino, "b")
+	_, _, err = m.Link(ctx, f.Ino, d.Ino, "b")
 	wantErr(t, "link over existing", err, ErrExists)
-	_, err = m.Link(ctx, d.Ino, RootIno, "dirlink")
+	_, _, err = m.Link(ctx, d.Ino, RootIno, "dirlink")
 	wantErr(t, "link a directory", err, ErrIsDir)
-	_, err = m.Link(ctx, 4242, RootIno, "x")
+	_, _, err = m.Link(ctx, 4242, RootIno, "x")
 	wantErr(t, "link missing", err, ErrNotFound)
 
-	ino, removed, err := m.Unlink(ctx, RootIno, "a", false, false)
-	if err != nil || ino != f.Ino || removed {
-		t.Fatalf("Unlink first link = %d removed=%v %v", ino, removed, err)
+	r, err := m.Unlink(ctx, RootIno, "a", false, false)
+	if err != nil || r.Ino != f.Ino || r.Removed {
+		t.Fatalf("Unlink first link = %+v %v", r, err)
 	}
 	if a := mustAttr(t, m, f.Ino); a.Nlink != 1 {
 		t.Fatalf("nlink %d after unlink, want 1", a.Nlink)
 	}
-	_, removed, err = m.Unlink(ctx, d.Ino, "b", false, false)
-	if err != nil || !removed {
-		t.Fatalf("Unlink last link removed=%v %v", removed, err)
+	r, err = m.Unlink(ctx, d.Ino, "b", false, false)
+	if err != nil || !r.Removed {
+		t.Fatalf("Unlink last link = %+v %v", r, err)
 	}
 	_, err = m.GetAttr(ctx, f.Ino)
 	wantErr(t, "getattr after last unlink", err, ErrNotFound)
@@ -215,7 +215,7 @@ func TestUnlinkRmdir(t *testing.T) {
 	d := mustCreate(t, m, RootIno, "d", ModeDir|0o755)
 	sub := mustCreate(t, m, d.Ino, "sub", ModeDir|0o755)
 	f := mustCreate(t, m, d.Ino, "f", 0o644)
-	if _, _, err := m.Create(ctx, RootIno, "s", CreateArgs{Mode: ModeSymlink | 0o777, Target: "d/f"}); err != nil {
+	if _, err := m.Create(ctx, RootIno, "s", CreateArgs{Mode: ModeSymlink | 0o777, Target: "d/f"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -238,10 +238,13 @@ func TestUnlinkRmdir(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ino, removed, err := m.Unlink(ctx, tc.parent, tc.entry, tc.dir, false)
+			r, err := m.Unlink(ctx, tc.parent, tc.entry, tc.dir, false)
 			wantErr(t, "unlink", err, tc.want)
-			if tc.want == nil && (ino != tc.wantIno || !removed) {
-				t.Fatalf("Unlink = %d removed=%v, want %d removed", ino, removed, tc.wantIno)
+			if tc.want == nil && (r.Ino != tc.wantIno || !r.Removed) {
+				t.Fatalf("Unlink = %+v, want %d removed", r, tc.wantIno)
+			}
+			if tc.want == nil && r.Parent != mustAttr(t, m, tc.parent) {
+				t.Fatalf("Unlink's parent %+v, GetAttr %+v", r.Parent, mustAttr(t, m, tc.parent))
 			}
 		})
 	}
@@ -256,7 +259,8 @@ func TestUnlinkRmdir(t *testing.T) {
 func TestSymlink(t *testing.T) {
 	ctx := context.Background()
 	m, _ := newManager(t)
-	s, _, err := m.Create(ctx, RootIno, "link", CreateArgs{Mode: ModeSymlink | 0o777, Target: "/etc/passwd"})
+	sr, err := m.Create(ctx, RootIno, "link", CreateArgs{Mode: ModeSymlink | 0o777, Target: "/etc/passwd"})
+	s := sr.Attr
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,9 +373,9 @@ func TestKeepOpenRelease(t *testing.T) {
 	f := mustCreate(t, m, RootIno, "f", 0o644)
 	al := writeChunk(t, m, f.Ino, 0, 10)
 
-	ino, removed, err := m.Unlink(ctx, RootIno, "f", false, true)
-	if err != nil || ino != f.Ino || removed {
-		t.Fatalf("Unlink keep_open = %d removed=%v %v", ino, removed, err)
+	r, err := m.Unlink(ctx, RootIno, "f", false, true)
+	if err != nil || r.Ino != f.Ino || r.Removed {
+		t.Fatalf("Unlink keep_open = %+v %v", r, err)
 	}
 	a := mustAttr(t, m, f.Ino) // still readable while open
 	if a.Nlink != 0 || a.Size != 10 {
@@ -423,12 +427,12 @@ func TestRestart(t *testing.T) {
 	nodes := registerNodes(t, m, 3, 1)
 	d := mustCreate(t, m, RootIno, "d", ModeDir|0o700)
 	f := mustCreate(t, m, d.Ino, "f", 0o644)
-	if _, err := m.Link(ctx, f.Ino, RootIno, "hard"); err != nil {
+	if _, _, err := m.Link(ctx, f.Ino, RootIno, "hard"); err != nil {
 		t.Fatal(err)
 	}
 	al := writeChunk(t, m, f.Ino, 0, 1234)
 	mustCreate(t, m, RootIno, "gone", 0o644)
-	if _, _, err := m.Unlink(ctx, RootIno, "gone", false, false); err != nil {
+	if _, err := m.Unlink(ctx, RootIno, "gone", false, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Decommission(ctx, nodes[2]); err != nil {
@@ -511,7 +515,7 @@ func TestConcurrentCreates(t *testing.T) {
 				if i%10 == 0 {
 					mode = ModeDir | 0o755 // mkdirs conflict on the parent and retry
 				}
-				if _, _, err := m.Create(ctx, d.Ino, fmt.Sprintf("w%d-%d", w, i), CreateArgs{Mode: mode, Exclusive: true}); err != nil {
+				if _, err := m.Create(ctx, d.Ino, fmt.Sprintf("w%d-%d", w, i), CreateArgs{Mode: mode, Exclusive: true}); err != nil {
 					errs <- err
 					return
 				}
@@ -538,7 +542,7 @@ func TestPurgeOrphans(t *testing.T) {
 	ctx := context.Background()
 	m, clk := newManager(t)
 	f := mustCreate(t, m, RootIno, "f", 0o644)
-	if _, _, err := m.Unlink(ctx, RootIno, "f", false, true); err != nil {
+	if _, err := m.Unlink(ctx, RootIno, "f", false, true); err != nil {
 		t.Fatal(err)
 	}
 	g := mustCreate(t, m, RootIno, "g", 0o644) // linked: never purged

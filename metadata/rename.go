@@ -25,32 +25,41 @@ type RenameArgs struct {
 //   - RenameNoReplace fails with ErrExists if the target exists;
 //   - RenameExchange swaps the two entries, which must both exist.
 //
-// It returns the replaced inode, if any, and whether it is gone (see
-// KeepOpen).
-func (m *Manager) Rename(ctx context.Context, args RenameArgs) (replaced Ino, replacedRemoved bool, err error) {
+// It returns the replaced inode, if any, whether it is gone (see
+// KeepOpen), and both parents' attributes after the call.
+func (m *Manager) Rename(ctx context.Context, args RenameArgs) (RenameResult, error) {
 	if err := validateName(args.OldName); err != nil {
-		return 0, false, err
+		return RenameResult{}, err
 	}
 	if err := validateName(args.NewName); err != nil {
-		return 0, false, err
+		return RenameResult{}, err
 	}
 	if args.Flags&^(RenameNoReplace|RenameExchange) != 0 || args.Flags == RenameNoReplace|RenameExchange {
-		return 0, false, fmt.Errorf("metadata: rename flags %#x: %w", args.Flags, ErrInvalid)
+		return RenameResult{}, fmt.Errorf("metadata: rename flags %#x: %w", args.Flags, ErrInvalid)
 	}
+	var r RenameResult
 	var rm removal
-	err = m.st.update(ctx, func(t tx) error {
+	err := m.st.update(ctx, func(t tx) error {
 		rm.reset()
-		replaced, replacedRemoved = 0, false
 		var err error
-		replaced, replacedRemoved, err = m.rename(t, args, &rm)
+		r, err = m.rename(t, args, &rm)
 		return err
 	})
 	if err != nil {
-		return 0, false, fmt.Errorf("metadata: rename %q in %d to %q in %d: %w",
+		return RenameResult{}, fmt.Errorf("metadata: rename %q in %d to %q in %d: %w",
 			args.OldName, args.OldParent, args.NewName, args.NewParent, err)
 	}
 	m.apply(rm)
-	return replaced, replacedRemoved, nil
+	return r, nil
+}
+
+// RenameResult is what Rename did.
+type RenameResult struct {
+	Replaced        Ino  // the inode the new name referred to, if any
+	ReplacedRemoved bool // whether that inode is gone
+	// The parent directories after the call, as GetAttr would return
+	// them (the same when both names are in one directory).
+	OldParent, NewParent Attr
 }
 
 // renameDirs holds the raw records of the parents a rename touches; when
@@ -63,55 +72,61 @@ type renameDirs struct {
 	oldNlink, newNlink uint32
 }
 
-func (m *Manager) rename(t tx, args RenameArgs, rm *removal) (Ino, bool, error) {
+func (m *Manager) rename(t tx, args RenameArgs, rm *removal) (RenameResult, error) {
 	op, err := dirInode(t, args.OldParent, "rename")
 	if err != nil {
-		return 0, false, err
+		return RenameResult{}, err
 	}
 	dirs := renameDirs{old: &op, new: &op, oldNlink: op.Nlink, newNlink: op.Nlink}
 	if args.NewParent != args.OldParent {
 		np, err := dirInode(t, args.NewParent, "rename")
 		if err != nil {
-			return 0, false, err
+			return RenameResult{}, err
 		}
 		dirs.new, dirs.newNlink = &np, np.Nlink
 	}
 	se, ok, err := t.dirent(args.OldParent, args.OldName)
 	if err != nil {
-		return 0, false, err
+		return RenameResult{}, err
 	}
 	if !ok {
-		return 0, false, notFound("source")
+		return RenameResult{}, notFound("source")
 	}
 	src, err := t.inode(se.Ino)
 	if err != nil {
-		return 0, false, err
+		return RenameResult{}, err
 	}
 	te, targetExists, err := t.dirent(args.NewParent, args.NewName)
 	if err != nil {
-		return 0, false, err
+		return RenameResult{}, err
 	}
 	if args.OldParent == args.NewParent && args.OldName == args.NewName {
-		return 0, false, nil // rename onto itself
+		return unchanged(t, args) // rename onto itself
 	}
 	now := m.now().UnixNano()
 
 	if args.Flags&RenameExchange != 0 {
 		if !targetExists {
-			return 0, false, notFound("exchange target")
+			return RenameResult{}, notFound("exchange target")
 		}
 		dst, err := t.inode(te.Ino)
 		if err != nil {
-			return 0, false, err
+			return RenameResult{}, err
 		}
-		return 0, false, m.exchange(t, args, dirs, src, dst, now)
+		if src.Ino == dst.Ino {
+			return unchanged(t, args)
+		}
+		if err := m.exchange(t, args, dirs, src, dst, now); err != nil {
+			return RenameResult{}, err
+		}
+		return dirs.result(0, false, now), nil
 	}
 	if targetExists && args.Flags&RenameNoReplace != 0 {
-		return 0, false, ErrExists
+		return RenameResult{}, ErrExists
 	}
 	if src.IsDir() && args.OldParent != args.NewParent {
 		if err := checkNotAncestor(t, src.Ino, args.NewParent); err != nil {
-			return 0, false, err
+			return RenameResult{}, err
 		}
 	}
 
@@ -119,35 +134,35 @@ func (m *Manager) rename(t tx, args RenameArgs, rm *removal) (Ino, bool, error) 
 	var replacedRemoved bool
 	if targetExists {
 		if te.Ino == src.Ino {
-			return 0, false, nil // two links to one inode: rename(2) does nothing
+			return unchanged(t, args) // two links to one inode: rename(2) does nothing
 		}
 		dst, err := t.inode(te.Ino)
 		if err != nil {
-			return 0, false, err
+			return RenameResult{}, err
 		}
 		replaced = dst.Ino
 		switch {
 		case src.IsDir() && !dst.IsDir():
-			return 0, false, ErrNotDir
+			return RenameResult{}, ErrNotDir
 		case !src.IsDir() && dst.IsDir():
-			return 0, false, ErrIsDir
+			return RenameResult{}, ErrIsDir
 		case dst.IsDir():
 			if err := removeDir(t, dirs.new, dst, rm); err != nil {
-				return 0, false, err
+				return RenameResult{}, err
 			}
 			replacedRemoved = true
 		default:
 			if replacedRemoved, err = dropLink(t, dst, args.KeepOpen, now, rm); err != nil {
-				return 0, false, err
+				return RenameResult{}, err
 			}
 		}
 	}
 
 	if err := t.del(direntKey(args.OldParent, args.OldName)); err != nil {
-		return 0, false, err
+		return RenameResult{}, err
 	}
 	if err := t.putDirent(args.NewParent, args.NewName, se); err != nil {
-		return 0, false, err
+		return RenameResult{}, err
 	}
 	src.Ctime = now
 	if src.IsDir() && args.OldParent != args.NewParent {
@@ -156,16 +171,39 @@ func (m *Manager) rename(t tx, args RenameArgs, rm *removal) (Ino, bool, error) 
 		dirs.new.Nlink++
 	}
 	if err := t.putInode(src); err != nil {
-		return 0, false, err
+		return RenameResult{}, err
 	}
-	return replaced, replacedRemoved, finishRename(t, args, dirs, now)
+	if err := finishRename(t, args, dirs, now); err != nil {
+		return RenameResult{}, err
+	}
+	return dirs.result(replaced, replacedRemoved, now), nil
+}
+
+// result is a rename's result once finishRename stamped the parents.
+func (d renameDirs) result(replaced Ino, removed bool, now int64) RenameResult {
+	return RenameResult{
+		Replaced: replaced, ReplacedRemoved: removed,
+		OldParent: touched(*d.old, now), NewParent: touched(*d.new, now),
+	}
+}
+
+// unchanged is the result of a rename that changes nothing: the parents as
+// they are. The transaction writes nothing, so reading their stamps adds
+// no conflict.
+func unchanged(t tx, args RenameArgs) (RenameResult, error) {
+	op, err := t.attr(args.OldParent)
+	if err != nil {
+		return RenameResult{}, err
+	}
+	np, err := t.attr(args.NewParent)
+	if err != nil {
+		return RenameResult{}, err
+	}
+	return RenameResult{OldParent: op, NewParent: np}, nil
 }
 
 // exchange swaps two entries (RENAME_EXCHANGE).
 func (m *Manager) exchange(t tx, args RenameArgs, dirs renameDirs, src, dst Attr, now int64) error {
-	if src.Ino == dst.Ino {
-		return nil
-	}
 	if args.OldParent != args.NewParent {
 		if src.IsDir() {
 			if err := checkNotAncestor(t, src.Ino, args.NewParent); err != nil {

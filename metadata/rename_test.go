@@ -38,7 +38,7 @@ func renameTree(t *testing.T) (*Manager, map[string]Attr) {
 	mk("c", "h", 0o644)
 	mk("", "x", 0o644)
 	mk("", "y", 0o644)
-	if _, err := m.Link(context.Background(), tree["x"].Ino, RootIno, "xl"); err != nil {
+	if _, _, err := m.Link(context.Background(), tree["x"].Ino, RootIno, "xl"); err != nil {
 		t.Fatal(err)
 	}
 	return m, tree
@@ -119,7 +119,7 @@ func TestRename(t *testing.T) {
 			}
 			op, on := split(tc.from)
 			np, nn := split(tc.to)
-			replaced, removed, err := m.Rename(context.Background(), RenameArgs{
+			r, err := m.Rename(context.Background(), RenameArgs{
 				OldParent: op, OldName: on, NewParent: np, NewName: nn, Flags: tc.flags, KeepOpen: tc.keepOpen,
 			})
 			wantErr(t, "rename", err, tc.want)
@@ -134,8 +134,15 @@ func TestRename(t *testing.T) {
 			if tc.replaced != "" {
 				wantReplaced = tree[tc.replaced].Ino
 			}
-			if replaced != wantReplaced || removed != tc.removed {
-				t.Fatalf("Rename replaced %d removed=%v, want %d removed=%v", replaced, removed, wantReplaced, tc.removed)
+			if r.Replaced != wantReplaced || r.ReplacedRemoved != tc.removed {
+				t.Fatalf("Rename replaced %d removed=%v, want %d removed=%v", r.Replaced, r.ReplacedRemoved, wantReplaced, tc.removed)
+			}
+			// The reply's parents are what GetAttr returns now.
+			if got := mustAttr(t, m, op); r.OldParent != got {
+				t.Fatalf("Rename's old parent %+v, GetAttr %+v", r.OldParent, got)
+			}
+			if got := mustAttr(t, m, np); r.NewParent != got {
+				t.Fatalf("Rename's new parent %+v, GetAttr %+v", r.NewParent, got)
 			}
 			for _, e := range tc.after {
 				a, err := resolve(t, m, e.path)
@@ -168,15 +175,15 @@ func TestRename(t *testing.T) {
 func TestRenameParentPointer(t *testing.T) {
 	ctx := context.Background()
 	m, tree := renameTree(t)
-	if _, _, err := m.Rename(ctx, RenameArgs{OldParent: tree["a"].Ino, OldName: "sub", NewParent: tree["b"].Ino, NewName: "sub"}); err != nil {
+	if _, err := m.Rename(ctx, RenameArgs{OldParent: tree["a"].Ino, OldName: "sub", NewParent: tree["b"].Ino, NewName: "sub"}); err != nil {
 		t.Fatal(err)
 	}
 	if p := mustAttr(t, m, tree["a/sub"].Ino).Parent; p != tree["b"].Ino {
 		t.Fatalf("parent %d, want %d", p, tree["b"].Ino)
 	}
 	// b is now an ancestor of sub: moving b into sub loops; moving a does not.
-	_, _, err := m.Rename(ctx, RenameArgs{OldParent: RootIno, OldName: "b", NewParent: tree["a/sub"].Ino, NewName: "b"})
+	_, err := m.Rename(ctx, RenameArgs{OldParent: RootIno, OldName: "b", NewParent: tree["a/sub"].Ino, NewName: "b"})
 	wantErr(t, "b into b/sub", err, ErrLoop)
-	_, _, err = m.Rename(ctx, RenameArgs{OldParent: RootIno, OldName: "a", NewParent: tree["a/sub"].Ino, NewName: "a"})
+	_, err = m.Rename(ctx, RenameArgs{OldParent: RootIno, OldName: "a", NewParent: tree["a/sub"].Ino, NewName: "a"})
 	wantErr(t, "a into b/sub", err, nil)
 }

@@ -151,43 +151,43 @@ func (s *service) Create(ctx context.Context, req *shoalpb.CreateRequest) (*shoa
 	if err := checkIno("create", req.GetParent()); err != nil {
 		return nil, s.toStatus(err)
 	}
-	a, created, err := s.m.Create(ctx, Ino(req.GetParent()), req.GetName(), CreateArgs{
+	r, err := s.m.Create(ctx, Ino(req.GetParent()), req.GetName(), CreateArgs{
 		Mode: req.GetMode(), UID: req.GetUid(), GID: req.GetGid(), Target: req.GetSymlinkTarget(),
 		Rdev: req.GetRdev(), ChunkSize: req.GetChunkSize(), Exclusive: req.GetExclusive(),
 	})
 	if err != nil {
 		return nil, s.toStatus(err)
 	}
-	return &shoalpb.CreateResponse{Attr: attrToPB(a), Created: created}, nil
+	return &shoalpb.CreateResponse{Attr: attrToPB(r.Attr), Created: r.Created, Parent: attrToPB(r.Parent)}, nil
 }
 
 func (s *service) Link(ctx context.Context, req *shoalpb.LinkRequest) (*shoalpb.LinkResponse, error) {
 	if req.GetIno() == 0 || req.GetNewParent() == 0 {
 		return nil, s.toStatus(invalid("link: inode 0"))
 	}
-	a, err := s.m.Link(ctx, Ino(req.GetIno()), Ino(req.GetNewParent()), req.GetNewName())
+	a, parent, err := s.m.Link(ctx, Ino(req.GetIno()), Ino(req.GetNewParent()), req.GetNewName())
 	if err != nil {
 		return nil, s.toStatus(err)
 	}
-	return &shoalpb.LinkResponse{Attr: attrToPB(a)}, nil
+	return &shoalpb.LinkResponse{Attr: attrToPB(a), Parent: attrToPB(parent)}, nil
 }
 
 func (s *service) Unlink(ctx context.Context, req *shoalpb.UnlinkRequest) (*shoalpb.UnlinkResponse, error) {
 	if err := checkIno("unlink", req.GetParent()); err != nil {
 		return nil, s.toStatus(err)
 	}
-	ino, removed, err := s.m.Unlink(ctx, Ino(req.GetParent()), req.GetName(), req.GetDir(), req.GetKeepOpen())
+	r, err := s.m.Unlink(ctx, Ino(req.GetParent()), req.GetName(), req.GetDir(), req.GetKeepOpen())
 	if err != nil {
 		return nil, s.toStatus(err)
 	}
-	return &shoalpb.UnlinkResponse{Ino: uint64(ino), Removed: removed}, nil
+	return &shoalpb.UnlinkResponse{Ino: uint64(r.Ino), Removed: r.Removed, Parent: attrToPB(r.Parent)}, nil
 }
 
 func (s *service) Rename(ctx context.Context, req *shoalpb.RenameRequest) (*shoalpb.RenameResponse, error) {
 	if req.GetOldParent() == 0 || req.GetNewParent() == 0 {
 		return nil, s.toStatus(invalid("rename: inode 0"))
 	}
-	ino, removed, err := s.m.Rename(ctx, RenameArgs{
+	r, err := s.m.Rename(ctx, RenameArgs{
 		OldParent: Ino(req.GetOldParent()), OldName: req.GetOldName(),
 		NewParent: Ino(req.GetNewParent()), NewName: req.GetNewName(),
 		Flags: req.GetFlags(), KeepOpen: req.GetKeepOpen(),
@@ -195,7 +195,10 @@ func (s *service) Rename(ctx context.Context, req *shoalpb.RenameRequest) (*shoa
 	if err != nil {
 		return nil, s.toStatus(err)
 	}
-	return &shoalpb.RenameResponse{ReplacedIno: uint64(ino), ReplacedRemoved: removed}, nil
+	return &shoalpb.RenameResponse{
+		ReplacedIno: uint64(r.Replaced), ReplacedRemoved: r.ReplacedRemoved,
+		OldParent: attrToPB(r.OldParent), NewParent: attrToPB(r.NewParent),
+	}, nil
 }
 
 func (s *service) ReleaseInode(ctx context.Context, req *shoalpb.ReleaseInodeRequest) (*shoalpb.ReleaseInodeResponse, error) {

@@ -7,12 +7,14 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shoalfs/shoal/internal/transport"
 	shoalpb "github.com/shoalfs/shoal/proto"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // serve starts m's service on a loopback port and returns a client.
@@ -256,5 +258,131 @@ func TestToStatus(t *testing.T) {
 		if code != tc.code || reason != tc.reason {
 			t.Errorf("toStatus(%v) = %v/%v, want %v/%v", tc.err, code, reason, tc.code, tc.reason)
 		}
+	}
+}
+
+// TestParentAttrsInReplies checks that every namespace mutation's reply
+// carries its parents' attributes exactly as a GetAttr right after returns
+// them: the mount answers the kernel's next GETATTR of the parent from it.
+func TestParentAttrsInReplies(t *testing.T) {
+	ctx := context.Background()
+	m, clk := newManager(t)
+	c := serve(t, m)
+	getattr := func(ino uint64) *shoalpb.Attr {
+		t.Helper()
+		r, err := c.GetAttr(ctx, &shoalpb.GetAttrRequest{Ino: ino})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.GetAttr()
+	}
+	check := func(what string, got *shoalpb.Attr, ino uint64) {
+		t.Helper()
+		want := getattr(ino)
+		if got == nil || !proto.Equal(got, want) {
+			t.Fatalf("%s: parent in the reply %v, GetAttr %v", what, got, want)
+		}
+		if got.GetMtimeNs() != clk.Now().UnixNano() || got.GetCtimeNs() != clk.Now().UnixNano() {
+			t.Fatalf("%s: parent times %d/%d, want now %d", what, got.GetMtimeNs(), got.GetCtimeNs(), clk.Now().UnixNano())
+		}
+	}
+	step := func() { clk.Advance(time.Second) }
+
+	step()
+	dr, err := c.Create(ctx, &shoalpb.CreateRequest{Parent: 1, Name: "d", Mode: ModeDir | 0o755})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("mkdir", dr.GetParent(), 1)
+	if dr.GetParent().GetNlink() != 3 {
+		t.Fatalf("root nlink %d after mkdir, want 3", dr.GetParent().GetNlink())
+	}
+	d := dr.GetAttr().GetIno()
+	step()
+	d2r, err := c.Create(ctx, &shoalpb.CreateRequest{Parent: 1, Name: "d2", Mode: ModeDir | 0o755})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2 := d2r.GetAttr().GetIno()
+	step()
+	fr, err := c.Create(ctx, &shoalpb.CreateRequest{Parent: d, Name: "f", Mode: 0o644, Exclusive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("create", fr.GetParent(), d)
+	f := fr.GetAttr().GetIno()
+	step()
+	sr, err := c.Create(ctx, &shoalpb.CreateRequest{Parent: d, Name: "s", Mode: ModeSymlink | 0o777, SymlinkTarget: "f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("symlink", sr.GetParent(), d)
+	step()
+	lr, err := c.Link(ctx, &shoalpb.LinkRequest{Ino: f, NewParent: d2, NewName: "hard"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("link", lr.GetParent(), d2)
+	step()
+	// A non-exclusive create of an existing file changes nothing: the
+	// parent is as it was.
+	again, err := c.Create(ctx, &shoalpb.CreateRequest{Parent: d, Name: "f", Mode: 0o644})
+	if err != nil || again.GetCreated() {
+		t.Fatalf("create existing: %v, %v", again, err)
+	}
+	if want := getattr(d); !proto.Equal(again.GetParent(), want) {
+		t.Fatalf("create existing: parent %v, GetAttr %v", again.GetParent(), want)
+	}
+	step()
+	// A directory moved across directories changes both parents' nlink.
+	if _, err := c.Create(ctx, &shoalpb.CreateRequest{Parent: d, Name: "sub", Mode: ModeDir | 0o755}); err != nil {
+		t.Fatal(err)
+	}
+	step()
+	rr, err := c.Rename(ctx, &shoalpb.RenameRequest{OldParent: d, OldName: "sub", NewParent: d2, NewName: "sub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("rename old parent", rr.GetOldParent(), d)
+	check("rename new parent", rr.GetNewParent(), d2)
+	if rr.GetOldParent().GetNlink() != 2 || rr.GetNewParent().GetNlink() != 3 {
+		t.Fatalf("nlinks after moving a directory: %d, %d; want 2, 3", rr.GetOldParent().GetNlink(), rr.GetNewParent().GetNlink())
+	}
+	step()
+	rr, err = c.Rename(ctx, &shoalpb.RenameRequest{OldParent: d, OldName: "f", NewParent: d, NewName: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("rename within a directory", rr.GetOldParent(), d)
+	check("rename within a directory (new)", rr.GetNewParent(), d)
+	step()
+	ur, err := c.Unlink(ctx, &shoalpb.UnlinkRequest{Parent: d, Name: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("unlink", ur.GetParent(), d)
+	step()
+	ur, err = c.Unlink(ctx, &shoalpb.UnlinkRequest{Parent: d2, Name: "sub", Dir: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("rmdir", ur.GetParent(), d2)
+	if ur.GetParent().GetNlink() != 2 {
+		t.Fatalf("nlink %d after rmdir, want 2", ur.GetParent().GetNlink())
+	}
+	// After a setattr on the directory (which folds its stamp into its
+	// record) the next change still reports what GetAttr returns.
+	step()
+	if _, err := c.SetAttr(ctx, &shoalpb.SetAttrRequest{Ino: d, Mask: SetMode, Mode: 0o700}); err != nil {
+		t.Fatal(err)
+	}
+	step()
+	ur, err = c.Unlink(ctx, &shoalpb.UnlinkRequest{Parent: d, Name: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("unlink after chmod", ur.GetParent(), d)
+	if ur.GetParent().GetMode()&0o7777 != 0o700 {
+		t.Fatalf("mode %o after chmod", ur.GetParent().GetMode())
 	}
 }
