@@ -34,6 +34,7 @@ type File struct {
 	// wait. Lock order: File.mu, then budget.mu.
 	mu       sync.Mutex
 	attr     Attr  // the attributes as last known from the manager
+	stale    bool  // attr's link count may be out of date (StaleAttr)
 	size     int64 // the size as last known from the manager
 	wend     int64 // end of the furthest write not yet known to the manager
 	layout   map[uint64]*chunkLoc
@@ -124,7 +125,7 @@ func (f *File) opened(attr Attr, cancel context.CancelFunc) (*File, error) {
 		cancel()
 		return nil, opErr("open", inoPath(ino), fmt.Errorf("%w: not a regular file (mode %o)", syscall.EINVAL, attr.Mode))
 	}
-	f.attr = attr
+	f.attr, f.stale = attr, false
 	f.cs = int64(attr.ChunkSize)
 	if f.cs <= 0 {
 		f.cs = defaultChunkSize
@@ -172,7 +173,7 @@ func (f *File) fetchLayout(ctx context.Context) (Attr, error) {
 		return attr, nil
 	}
 	f.layout = layout
-	f.attr = attr
+	f.attr, f.stale = attr, false
 	f.size = int64(attr.Size)
 	f.layoutOK = true
 	f.layoutAt = time.Now()
@@ -226,7 +227,7 @@ func (f *File) Flush(ctx context.Context) error {
 		f.pending = mergeAttr(pend, f.pending) // the next Flush tries again
 		return err
 	}
-	f.attr = attr
+	f.attr, f.stale = attr, false
 	return nil
 }
 
@@ -269,6 +270,27 @@ func (f *File) Unflushed() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.unflushedLocked() || f.pending != (SetAttr{})
+}
+
+// LocalAttr returns Attr and true while the file is Unflushed and its
+// attributes are otherwise current, so that the caller need not ask the
+// manager; false after StaleAttr, until the next reply refreshes them.
+func (f *File) LocalAttr() (Attr, bool) {
+	f.mu.Lock()
+	ok := !f.stale && (f.unflushedLocked() || f.pending != (SetAttr{}))
+	f.mu.Unlock()
+	if !ok {
+		return Attr{}, false
+	}
+	return f.Attr(), true
+}
+
+// StaleAttr says the file's link count changed (a link or unlink made
+// through this client): LocalAttr declines until fresh attributes come.
+func (f *File) StaleAttr() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stale = true
 }
 
 func (f *File) unflushedLocked() bool {
@@ -390,7 +412,7 @@ func (f *File) Truncate(ctx context.Context, size int64) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.attr = attr
+	f.attr, f.stale = attr, false
 	f.size = int64(attr.Size)
 	f.wend = min(f.wend, f.size)
 	f.invalidateLocked()

@@ -529,7 +529,7 @@ func (f *File) commit(gens []*gen) error {
 		return err
 	}
 	f.mu.Lock()
-	f.attr = attrFromPB(resp.GetAttr())
+	f.attr, f.stale = attrFromPB(resp.GetAttr()), false
 	f.size = max(f.size, int64(f.attr.Size))
 	f.mu.Unlock()
 	return nil

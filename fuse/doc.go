@@ -65,7 +65,12 @@
 // is opened from the attributes the create returned (an empty file has
 // no layout to fetch), so create-and-open is one manager call. Setting
 // the mtime of an open file (utimens) tells its client.File the time to
-// commit with (File.SetMtime) instead of syncing it first. The client buffers
+// commit with (File.SetMtime) instead of syncing it first. Times, owner
+// and mode set on a file with unflushed writes go with its data, at its
+// next flush (client.File.DeferAttr): tar sets them on every file it
+// writes, before closing it. Until then this mount answers GETATTR for
+// the file from its own view (client.File.LocalAttr), and other mounts
+// see the old values, as they see the old data. The client buffers
 // writes (within its WriteBuffer budget); Flush (every close(2)) commits
 // them (client.File.Flush: replicated, visible to other mounts) and
 // Fsync also makes them durable on disk (client.File.Sync); Fsyncdir

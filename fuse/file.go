@@ -83,14 +83,23 @@ func (fs *fileSystem) fillAttr(out *gofuse.Attr, a client.Attr) {
 	out.Rdev = a.Rdev
 	out.Size = a.Size // for a symlink, its target's length (the manager records it)
 	if a.Mode&syscall.S_IFMT == syscall.S_IFREG {
-		fs.mu.Lock()
-		of := fs.files[a.Ino]
-		fs.mu.Unlock()
-		if of != nil {
+		if of := fs.openFile(a.Ino); of != nil {
+			// Unflushed writes and attribute changes count.
+			a = of.f.WithPending(a)
+			out.Mode, out.Uid, out.Gid = a.Mode, a.UID, a.GID
 			out.Size = uint64(of.f.Size())
 		}
 	}
 	out.SetTimes(&a.Atime, &a.Mtime, &a.Ctime)
+}
+
+// openFile returns ino's open file, nil if no handle has it open. The
+// caller holds no reference: the file may close meanwhile (its methods
+// stay safe to call).
+func (fs *fileSystem) openFile(ino client.Ino) *openFile {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.files[ino]
 }
 
 // acquire returns the inode's openFile with one more reference, opening
@@ -210,6 +219,9 @@ func (fs *fileSystem) settleRemoved(ctx context.Context, pinned *openFile, ino c
 	if pinned == nil {
 		return
 	}
+	if ok {
+		pinned.f.StaleAttr() // its link count changed
+	}
 	switch {
 	case !ok:
 	case ino == 0 || ino == pinned.ino:
@@ -222,6 +234,7 @@ func (fs *fileSystem) settleRemoved(ctx context.Context, pinned *openFile, ino c
 		// The name changed between our look and the manager's (another
 		// mount replaced it): the manager kept an inode we did not pin.
 		if other := fs.pin(ino); other != nil {
+			other.f.StaleAttr()
 			fs.mu.Lock()
 			other.unlinked = true
 			fs.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -34,6 +35,7 @@ var fileCases = []struct {
 	{"close is durable", testCloseDurable},
 	{"ftruncate through handle", testFtruncate},
 	{"utimens", testUtimens},
+	{"attributes set while writing", testDeferredAttrs},
 	{"editor save", testEditorSave},
 	{"sparse file over 4 GiB", testHugeSparse},
 	{"mmap", testMmap},
@@ -211,6 +213,11 @@ func testUnlinkOpen(t *testing.T, c *clustertest.Cluster, dir, remote string) {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	// A write not yet flushed: fstat answers from the mount's own view
+	// of the file, which the unlink must not leave with a link count of 1.
+	if _, err := f.WriteAt([]byte("u"), 0); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Remove(p); err != nil {
 		t.Fatal(err)
 	}
@@ -590,4 +597,62 @@ func testDirRename(t *testing.T, _ *clustertest.Cluster, dir, _ string) {
 	if st := mustStat(t, join(dir, "empty")); st.Nlink != 3 {
 		t.Errorf("directory with one subdirectory has nlink %d, want 3", st.Nlink)
 	}
+}
+
+// testDeferredAttrs is what tar does with every file: write, then set
+// times, owner and mode on the open descriptor, then close. The changes
+// show at once through the descriptor and the path on this mount, reach
+// the manager with the data when the file is closed, and are all there
+// afterwards.
+func testDeferredAttrs(t *testing.T, c *clustertest.Cluster, dir, remote string) {
+	p := join(dir, "f")
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	data := []byte("tar writes, then sets times, owner and mode")
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	mtime := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	ts := []unix.Timespec{unix.NsecToTimespec(mtime.UnixNano()), unix.NsecToTimespec(mtime.UnixNano())}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), ts, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Chown(1234, 5678); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, st *syscall.Stat_t) {
+		t.Helper()
+		if st.Mode&0o7777 != 0o600 || st.Uid != 1234 || st.Gid != 5678 || st.Size != int64(len(data)) ||
+			unix.TimespecToNsec(unix.Timespec(st.Mtim)) != mtime.UnixNano() {
+			t.Fatalf("%s: mode %o uid %d gid %d size %d mtime %v", what, st.Mode, st.Uid, st.Gid, st.Size,
+				time.Unix(0, unix.TimespecToNsec(unix.Timespec(st.Mtim))).UTC())
+		}
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	check("fstat before close", &st)
+	ctx := context.Background()
+	cl := c.Client()
+	if a, err := cl.Resolve(ctx, remote+"/f"); err != nil || a.UID == 1234 {
+		t.Fatalf("the manager has the owner before the close (%+v, %v): the changes were not deferred", a, err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := cl.Resolve(ctx, remote+"/f")
+	if err != nil || a.Mode&0o7777 != 0o600 || a.UID != 1234 || a.GID != 5678 || a.Size != uint64(len(data)) || !a.Mtime.Equal(mtime) {
+		t.Fatalf("the manager after close: %+v, %v", a, err)
+	}
+	if err := syscall.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	check("stat after close", &st)
 }

@@ -160,6 +160,16 @@ func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *gofuse.AttrO
 		}
 		n.dir.begin()
 	}
+	if !dir {
+		// A file this mount is writing: its view is ahead of the
+		// manager's until the next flush.
+		if of := n.fs.openFile(n.ino()); of != nil {
+			if a, ok := of.f.LocalAttr(); ok {
+				n.fs.fillAttr(&out.Attr, a)
+				return 0
+			}
+		}
+	}
 	a, err := n.fs.c.GetAttr(ctx, n.ino())
 	if dir {
 		if err != nil {
@@ -240,6 +250,13 @@ func (n *node) setattr(ctx context.Context, f gofs.FileHandle, in *gofuse.SetAtt
 		if err := of.f.SetMtime(ctx, *s.Mtime); err != nil {
 			return client.Attr{}, n.fs.errno(err, "utimens", ino, "")
 		}
+	}
+	// On a file with unflushed writes the changes go with its data, at
+	// its next flush (client.File.DeferAttr): tar sets the times, owner
+	// and mode of every file it writes before closing it, and these cost
+	// no round trip. The kernel has checked the caller may make them.
+	if of != nil && changed && of.f.DeferAttr(s) {
+		return of.f.Attr(), 0
 	}
 	var a client.Attr
 	var err error
@@ -374,6 +391,9 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 	done(e.Parent)
 	if err != nil {
 		return nil, n.fs.errno(err, "link", n.ino(), name)
+	}
+	if of := n.fs.openFile(ino); of != nil {
+		of.f.StaleAttr() // its link count changed
 	}
 	return n.child(ctx, name, e.Attr, out), 0
 }
