@@ -27,8 +27,10 @@ func TestDirectWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.(*writer).odirect == nil {
+	if f := openDirect(w.(*writer).f.Name()); f == nil {
 		t.Skip("the test directory's filesystem does not support O_DIRECT")
+	} else {
+		f.Close()
 	}
 	want := pattern(1, 5<<20+17)
 	off := 0
@@ -59,5 +61,28 @@ func TestDirectWrites(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatal("the replica differs from what was written")
+	}
+}
+
+// A small replica never opens the O_DIRECT descriptor: one open per
+// replica, as before.
+func TestSmallReplicaNoDirect(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w, err := s.Create(t.Context(), 1, 1, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteAt(pattern(3, 4096), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if w.(*writer).noDirect || w.(*writer).direct != 0 {
+		t.Fatalf("a 4 KiB replica tried O_DIRECT (noDirect %v, %d bytes direct)", w.(*writer).noDirect, w.(*writer).direct)
 	}
 }

@@ -60,7 +60,6 @@ func (s *Store) Create(ctx context.Context, id chunk.ID, version, baseVersion ui
 		return nil, ioError("create", err)
 	}
 	w.f, w.final = f, final
-	w.odirect = openDirect(f.Name())
 	if baseVersion != 0 {
 		if err := w.copyBase(ctx, baseVersion, baseLength); err != nil {
 			return nil, err
@@ -96,11 +95,12 @@ func (s *Store) Create(ctx context.Context, id chunk.ID, version, baseVersion ui
 // anywhere else marks the blocks it touches dirty, and Commit recomputes
 // those from the file.
 type writer struct {
-	s       *Store
-	key     replicaKey
-	f       *os.File
-	odirect *os.File // f's file opened with O_DIRECT; nil if unsupported
-	final   string
+	s        *Store
+	key      replicaKey
+	f        *os.File
+	odirect  *os.File // f's file opened with O_DIRECT, from the first whole buffer on
+	noDirect bool     // the filesystem refused O_DIRECT
+	final    string
 
 	length   int64    // data length so far: the largest end written
 	reserved int64    // bytes of s.used this writer holds
@@ -211,12 +211,12 @@ func (w *writer) reserve(end int64) error {
 // buffers. Without it, large writes go straight to the file.
 func (w *writer) write(p []byte, off int64) error {
 	cont := w.buf != nil && off == w.bufOff+int64(len(w.buf)) &&
-		(w.odirect != nil || len(w.buf)+len(p) <= cap(w.buf))
+		(!w.noDirect || len(w.buf)+len(p) <= cap(w.buf))
 	if !cont {
 		if err := w.flush(); err != nil {
 			return err
 		}
-		if len(p) >= bufSize/2 && (w.odirect == nil || (DataOffset+off)%directAlign != 0) {
+		if len(p) >= bufSize/2 && (w.noDirect || (DataOffset+off)%directAlign != 0) {
 			return w.pwrite(p, off)
 		}
 		if w.bufp == nil {
@@ -248,7 +248,7 @@ func (w *writer) flush() error {
 }
 
 func (w *writer) pwrite(p []byte, off int64) error {
-	if w.odirect != nil && isAligned(p, DataOffset+off) {
+	if isAligned(p, DataOffset+off) && w.openDirect() {
 		if _, err := w.odirect.WriteAt(p, DataOffset+off); err != nil {
 			return ioError("write", err)
 		}
@@ -393,6 +393,17 @@ func (w *writer) finish() {
 	w.s.mu.Lock()
 	delete(w.s.building, w.key)
 	w.s.mu.Unlock()
+}
+
+// openDirect opens the O_DIRECT descriptor on the first whole buffer,
+// so that a small replica costs no second open, and reports whether
+// there is one.
+func (w *writer) openDirect() bool {
+	if w.odirect == nil && !w.noDirect {
+		w.odirect = openDirect(w.f.Name())
+		w.noDirect = w.odirect == nil
+	}
+	return w.odirect != nil
 }
 
 // closeDirect closes the O_DIRECT descriptor, if any.
