@@ -11,6 +11,10 @@ import (
 	"github.com/shoalfs/shoal/chunkserver/chunk"
 )
 
+// directMin is the smallest write that goes out with O_DIRECT: below it
+// the page cache's copy is cheap and the device's synchronous write is not.
+const directMin = 256 << 10
+
 // writebackEvery is how much data a writer lets pile up in the page cache
 // before it asks the kernel to start writing it out.
 const writebackEvery = 8 << 20
@@ -248,7 +252,7 @@ func (w *writer) flush() error {
 }
 
 func (w *writer) pwrite(p []byte, off int64) error {
-	if isAligned(p, DataOffset+off) && w.openDirect() {
+	if len(p) >= directMin && isAligned(p, DataOffset+off) && w.openDirect() {
 		if _, err := w.odirect.WriteAt(p, DataOffset+off); err != nil {
 			return ioError("write", err)
 		}
