@@ -195,15 +195,7 @@ func (m *fakeManager) SetAttr(_ context.Context, r *shoalpb.SetAttrRequest) (*sh
 		return nil, err
 	}
 	m.setattrs++
-	if r.Mask&uint32(shoalpb.SetAttrMask_SETATTR_MODE) != 0 {
-		in.attr.Mode = in.attr.Mode&modeType | r.Mode
-	}
-	if r.Mask&uint32(shoalpb.SetAttrMask_SETATTR_UID) != 0 {
-		in.attr.Uid = r.Uid
-	}
-	if r.Mask&uint32(shoalpb.SetAttrMask_SETATTR_MTIME) != 0 {
-		in.attr.MtimeNs = r.MtimeNs
-	}
+	m.setAttrLocked(in, r)
 	if r.Mask&uint32(shoalpb.SetAttrMask_SETATTR_SIZE) != 0 {
 		in.attr.Size = r.Size
 		cs := in.attr.ChunkSize
@@ -218,6 +210,19 @@ func (m *fakeManager) SetAttr(_ context.Context, r *shoalpb.SetAttrRequest) (*sh
 		}
 	}
 	return &shoalpb.SetAttrResponse{Attr: in.attr}, nil
+}
+
+// setAttrLocked applies r's mode, uid and mtime (not its size) to in.
+func (m *fakeManager) setAttrLocked(in *fakeInode, r *shoalpb.SetAttrRequest) {
+	if r.Mask&uint32(shoalpb.SetAttrMask_SETATTR_MODE) != 0 {
+		in.attr.Mode = in.attr.Mode&modeType | r.Mode
+	}
+	if r.Mask&uint32(shoalpb.SetAttrMask_SETATTR_UID) != 0 {
+		in.attr.Uid = r.Uid
+	}
+	if r.Mask&uint32(shoalpb.SetAttrMask_SETATTR_MTIME) != 0 {
+		in.attr.MtimeNs = r.MtimeNs
+	}
 }
 
 func (m *fakeManager) Create(_ context.Context, r *shoalpb.CreateRequest) (*shoalpb.CreateResponse, error) {
@@ -421,6 +426,9 @@ func (m *fakeManager) CommitChunks(_ context.Context, r *shoalpb.CommitChunksReq
 	}
 	in.attr.Size = max(in.attr.Size, r.MinSize)
 	in.attr.MtimeNs = r.MtimeNs
+	if set := r.GetSet(); set != nil {
+		m.setAttrLocked(in, set)
+	}
 	m.commits = append(m.commits, r)
 	return &shoalpb.CommitChunksResponse{Attr: in.attr}, nil
 }

@@ -61,7 +61,7 @@ type File struct {
 	syncedAll bool
 
 	// pending holds attribute changes made while the file had unflushed
-	// writes (DeferAttr), for the next Flush to apply after its commits.
+	// writes (DeferAttr), for the next commit to carry, or Flush.
 	pending SetAttr
 
 	// commitMu is held across each CommitChunks call (only commitLoop
@@ -242,9 +242,10 @@ func (f *File) Attr() Attr {
 	return f.WithPending(a)
 }
 
-// DeferAttr records attribute changes (not the size) for the next Flush
-// to apply, after the data written before them, instead of a manager
-// call now. It defers nothing and reports false when the file has no
+// DeferAttr records attribute changes (not the size) to go with the
+// data written before them, instead of a manager call now: the next
+// commit carries them (CommitChunksRequest.set), or the next Flush
+// applies them if no commit follows. It defers nothing and reports false when the file has no
 // unflushed writes: the caller sets them at once. tar sets the times,
 // owner and mode of every file it writes, on the open descriptor, before
 // closing it: three manager round trips become one, made by close. Until

@@ -500,12 +500,16 @@ func (f *File) commit(gens []*gen) error {
 	f.commitMu.Lock()
 	defer f.commitMu.Unlock()
 	f.mu.Lock()
-	mtime := f.mtime
+	mtime, pend := f.mtime, f.pending
+	f.pending = SetAttr{} // this commit carries them
 	f.mu.Unlock()
 	if mtime == 0 {
 		mtime = time.Now().UnixNano()
 	}
 	req := &shoalpb.CommitChunksRequest{Ino: uint64(f.ino), MtimeNs: mtime}
+	if pend != (SetAttr{}) {
+		req.Set = setAttrToPB(f.ino, pend)
+	}
 	for _, g := range gens {
 		c := &shoalpb.ChunkCommit{
 			Index:   g.index,
@@ -526,6 +530,9 @@ func (f *File) commit(gens []*gen) error {
 		return err
 	})
 	if err != nil {
+		f.mu.Lock()
+		f.pending = mergeAttr(pend, f.pending) // for the next commit or Flush
+		f.mu.Unlock()
 		return err
 	}
 	f.mu.Lock()

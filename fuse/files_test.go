@@ -601,8 +601,8 @@ func testDirRename(t *testing.T, _ *clustertest.Cluster, dir, _ string) {
 
 // testDeferredAttrs is what tar does with every file: write, then set
 // times, owner and mode on the open descriptor, then close. The changes
-// show at once through the descriptor and the path on this mount, reach
-// the manager with the data when the file is closed, and are all there
+// show at once through the descriptor on this mount, reach the manager
+// with the data by the time the file is closed, and are all there
 // afterwards.
 func testDeferredAttrs(t *testing.T, c *clustertest.Cluster, dir, remote string) {
 	p := join(dir, "f")
@@ -639,11 +639,11 @@ func testDeferredAttrs(t *testing.T, c *clustertest.Cluster, dir, remote string)
 		t.Fatal(err)
 	}
 	check("fstat before close", &st)
+	// (That they were deferred, not set at once, client's TestDeferAttr
+	// shows by counting calls: here a commit may carry them before the
+	// close.)
 	ctx := context.Background()
 	cl := c.Client()
-	if a, err := cl.Resolve(ctx, remote+"/f"); err != nil || a.UID == 1234 {
-		t.Fatalf("the manager has the owner before the close (%+v, %v): the changes were not deferred", a, err)
-	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}

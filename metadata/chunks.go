@@ -153,6 +153,17 @@ func (m *Manager) AllocateChunk(ctx context.Context, ino Ino, index uint64, excl
 // retried commit is harmless. The acknowledging nodes are recorded as
 // holders at once; replicas at older versions are queued for deletion.
 func (m *Manager) CommitChunks(ctx context.Context, ino Ino, commits []ChunkCommit, minSize uint64, mtime int64) (Attr, error) {
+	return m.CommitChunksAndSetAttr(ctx, ino, commits, minSize, mtime, SetAttrArgs{})
+}
+
+// CommitChunksAndSetAttr is CommitChunks that also applies set (not its
+// size) in the same transaction: the attribute changes a client made on
+// the open file along with the data. set's mtime, if in its mask, wins
+// over mtime.
+func (m *Manager) CommitChunksAndSetAttr(ctx context.Context, ino Ino, commits []ChunkCommit, minSize uint64, mtime int64, set SetAttrArgs) (Attr, error) {
+	if set.Mask&SetSize != 0 {
+		return Attr{}, fmt.Errorf("metadata: commit to %d: a size change goes through SetAttr: %w", ino, ErrInvalid)
+	}
 	if minSize > MaxFileSize {
 		return Attr{}, fmt.Errorf("metadata: commit to %d: size %d over %d: %w", ino, minSize, MaxFileSize, ErrInvalid)
 	}
@@ -221,6 +232,7 @@ func (m *Manager) CommitChunks(ctx context.Context, ino Ino, commits []ChunkComm
 		if mtime == 0 {
 			a.Mtime = now
 		}
+		set.apply(&a)
 		return t.putInode(a)
 	})
 	if err != nil {

@@ -312,3 +312,31 @@ func TestManySmallAllocationsBetweenHeartbeats(t *testing.T) {
 		}
 	}
 }
+
+// A commit can carry the attribute changes made with the data: they land
+// in the same transaction, an explicit mtime winning over the commit's.
+func TestCommitChunksAndSetAttr(t *testing.T) {
+	ctx := context.Background()
+	m, _ := newManager(t)
+	registerNodes(t, m, 3, 1)
+	f := mustCreate(t, m, RootIno, "f", 0o644)
+	al, err := m.AllocateChunk(ctx, f.Ino, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := SetAttrArgs{Mask: SetMode | SetUID | SetGID | SetMtime, Mode: 0o600, UID: 7, GID: 8, Mtime: 1234}
+	c := ChunkCommit{Index: 0, Chunk: al.Chunk, Version: al.Version, Length: 10}
+	a, err := m.CommitChunksAndSetAttr(ctx, f.Ino, []ChunkCommit{c}, 10, 99, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.GetAttr(ctx, f.Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != a || a.Mode != ModeRegular|0o600 || a.UID != 7 || a.GID != 8 || a.Mtime != 1234 || a.Size != 10 {
+		t.Fatalf("after the commit: %+v (reply %+v)", got, a)
+	}
+	_, err = m.CommitChunksAndSetAttr(ctx, f.Ino, nil, 0, 0, SetAttrArgs{Mask: SetSize, Size: 1})
+	wantErr(t, "a size change in a commit", err, ErrInvalid)
+}

@@ -117,15 +117,6 @@ func (m *Manager) SetAttr(ctx context.Context, ino Ino, args SetAttrArgs) (Attr,
 			return err
 		}
 		now := m.now().UnixNano()
-		if args.Mask&SetMode != 0 {
-			a.Mode = a.Mode&ModeType | args.Mode&ModePerm
-		}
-		if args.Mask&SetUID != 0 {
-			a.UID = args.UID
-		}
-		if args.Mask&SetGID != 0 {
-			a.GID = args.GID
-		}
 		if args.Mask&SetSize != 0 {
 			switch {
 			case a.IsDir():
@@ -141,12 +132,7 @@ func (m *Manager) SetAttr(ctx context.Context, ino Ino, args SetAttrArgs) (Attr,
 			}
 			a.Size = args.Size
 		}
-		if args.Mask&SetAtime != 0 {
-			a.Atime = args.Atime
-		}
-		if args.Mask&SetMtime != 0 {
-			a.Mtime = args.Mtime
-		}
+		args.apply(&a) // after the size: an explicit mtime wins over the truncate's
 		a.Ctime = now
 		if a.IsDir() {
 			// The record now carries the directory's effective times.

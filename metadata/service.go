@@ -130,21 +130,30 @@ func (s *service) GetAttr(ctx context.Context, req *shoalpb.GetAttrRequest) (*sh
 }
 
 func (s *service) SetAttr(ctx context.Context, req *shoalpb.SetAttrRequest) (*shoalpb.SetAttrResponse, error) {
-	const known = SetMode | SetUID | SetGID | SetSize | SetAtime | SetMtime
-	switch {
-	case req.GetIno() == 0:
+	if req.GetIno() == 0 {
 		return nil, s.toStatus(invalid("setattr: inode 0"))
-	case req.GetMask()&^known != 0:
-		return nil, s.toStatus(invalid("setattr: unknown mask bits %#x", req.GetMask()&^known))
 	}
-	a, err := s.m.SetAttr(ctx, Ino(req.GetIno()), SetAttrArgs{
-		Mask: req.GetMask(), Mode: req.GetMode(), UID: req.GetUid(), GID: req.GetGid(),
-		Size: req.GetSize(), Atime: req.GetAtimeNs(), Mtime: req.GetMtimeNs(),
-	})
+	args, err := setAttrArgs(req)
+	if err != nil {
+		return nil, s.toStatus(err)
+	}
+	a, err := s.m.SetAttr(ctx, Ino(req.GetIno()), args)
 	if err != nil {
 		return nil, s.toStatus(err)
 	}
 	return &shoalpb.SetAttrResponse{Attr: attrToPB(a)}, nil
+}
+
+// setAttrArgs checks and converts a SetAttrRequest (its ino aside).
+func setAttrArgs(req *shoalpb.SetAttrRequest) (SetAttrArgs, error) {
+	const known = SetMode | SetUID | SetGID | SetSize | SetAtime | SetMtime
+	if req.GetMask()&^known != 0 {
+		return SetAttrArgs{}, invalid("setattr: unknown mask bits %#x", req.GetMask()&^known)
+	}
+	return SetAttrArgs{
+		Mask: req.GetMask(), Mode: req.GetMode(), UID: req.GetUid(), GID: req.GetGid(),
+		Size: req.GetSize(), Atime: req.GetAtimeNs(), Mtime: req.GetMtimeNs(),
+	}, nil
 }
 
 func (s *service) Create(ctx context.Context, req *shoalpb.CreateRequest) (*shoalpb.CreateResponse, error) {
@@ -294,7 +303,14 @@ func (s *service) CommitChunks(ctx context.Context, req *shoalpb.CommitChunksReq
 			Length: c.GetLength(), Summary: c.GetSummary(), Nodes: c.GetNodeIds(),
 		})
 	}
-	a, err := s.m.CommitChunks(ctx, Ino(req.GetIno()), commits, req.GetMinSize(), req.GetMtimeNs())
+	var set SetAttrArgs
+	if req.GetSet() != nil {
+		var err error
+		if set, err = setAttrArgs(req.GetSet()); err != nil {
+			return nil, s.toStatus(err)
+		}
+	}
+	a, err := s.m.CommitChunksAndSetAttr(ctx, Ino(req.GetIno()), commits, req.GetMinSize(), req.GetMtimeNs(), set)
 	if err != nil {
 		return nil, s.toStatus(err)
 	}

@@ -80,6 +80,26 @@ type SetAttrArgs struct {
 	Atime, Mtime int64
 }
 
+// apply sets the mode, owner and times args asks for in a (not the size,
+// which needs the layout).
+func (args SetAttrArgs) apply(a *Attr) {
+	if args.Mask&SetMode != 0 {
+		a.Mode = a.Mode&ModeType | args.Mode&ModePerm
+	}
+	if args.Mask&SetUID != 0 {
+		a.UID = args.UID
+	}
+	if args.Mask&SetGID != 0 {
+		a.GID = args.GID
+	}
+	if args.Mask&SetAtime != 0 {
+		a.Atime = args.Atime
+	}
+	if args.Mask&SetMtime != 0 {
+		a.Mtime = args.Mtime
+	}
+}
+
 // CreateArgs describes a new inode.
 type CreateArgs struct {
 	Mode      uint32 // type bits (regular if none) and permissions

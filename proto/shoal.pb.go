@@ -2148,8 +2148,12 @@ type CommitChunksRequest struct {
 	Ino    uint64                 `protobuf:"varint,1,opt,name=ino,proto3" json:"ino,omitempty"`
 	Chunks []*ChunkCommit         `protobuf:"bytes,2,rep,name=chunks,proto3" json:"chunks,omitempty"`
 	// The file size becomes max(current, min_size).
-	MinSize       uint64 `protobuf:"varint,3,opt,name=min_size,json=minSize,proto3" json:"min_size,omitempty"`
-	MtimeNs       int64  `protobuf:"varint,4,opt,name=mtime_ns,json=mtimeNs,proto3" json:"mtime_ns,omitempty"`
+	MinSize uint64 `protobuf:"varint,3,opt,name=min_size,json=minSize,proto3" json:"min_size,omitempty"`
+	MtimeNs int64  `protobuf:"varint,4,opt,name=mtime_ns,json=mtimeNs,proto3" json:"mtime_ns,omitempty"`
+	// Attribute changes made on the open file with this data (mode, uid,
+	// gid, atime, mtime; not the size), applied in the same transaction;
+	// its ino is ignored. Its mtime, if set, wins over mtime_ns.
+	Set           *SetAttrRequest `protobuf:"bytes,5,opt,name=set,proto3" json:"set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2210,6 +2214,13 @@ func (x *CommitChunksRequest) GetMtimeNs() int64 {
 		return x.MtimeNs
 	}
 	return 0
+}
+
+func (x *CommitChunksRequest) GetSet() *SetAttrRequest {
+	if x != nil {
+		return x.Set
+	}
+	return nil
 }
 
 // Sync makes every change the manager has acknowledged durable on its
@@ -4476,12 +4487,13 @@ const file_shoal_proto_rawDesc = "" +
 	"\aversion\x18\x03 \x01(\x04R\aversion\x12\x16\n" +
 	"\x06length\x18\x04 \x01(\x04R\x06length\x12\x18\n" +
 	"\asummary\x18\x05 \x01(\rR\asummary\x12\x19\n" +
-	"\bnode_ids\x18\x06 \x03(\tR\anodeIds\"\x89\x01\n" +
+	"\bnode_ids\x18\x06 \x03(\tR\anodeIds\"\xb2\x01\n" +
 	"\x13CommitChunksRequest\x12\x10\n" +
 	"\x03ino\x18\x01 \x01(\x04R\x03ino\x12*\n" +
 	"\x06chunks\x18\x02 \x03(\v2\x12.shoal.ChunkCommitR\x06chunks\x12\x19\n" +
 	"\bmin_size\x18\x03 \x01(\x04R\aminSize\x12\x19\n" +
-	"\bmtime_ns\x18\x04 \x01(\x03R\amtimeNs\"\r\n" +
+	"\bmtime_ns\x18\x04 \x01(\x03R\amtimeNs\x12'\n" +
+	"\x03set\x18\x05 \x01(\v2\x15.shoal.SetAttrRequestR\x03set\"\r\n" +
 	"\vSyncRequest\"\x0e\n" +
 	"\fSyncResponse\"7\n" +
 	"\x14CommitChunksResponse\x12\x1f\n" +
@@ -4769,76 +4781,77 @@ var file_shoal_proto_depIdxs = []int32{
 	26, // 15: shoal.GetLayoutResponse.chunks:type_name -> shoal.ChunkLayout
 	25, // 16: shoal.AllocateChunkResponse.targets:type_name -> shoal.Location
 	31, // 17: shoal.CommitChunksRequest.chunks:type_name -> shoal.ChunkCommit
-	3,  // 18: shoal.CommitChunksResponse.attr:type_name -> shoal.Attr
-	38, // 19: shoal.RegisterRequest.chunks:type_name -> shoal.ChunkReport
-	38, // 20: shoal.HeartbeatRequest.added:type_name -> shoal.ChunkReport
-	38, // 21: shoal.HeartbeatRequest.removed:type_name -> shoal.ChunkReport
-	38, // 22: shoal.HeartbeatRequest.corrupt:type_name -> shoal.ChunkReport
-	38, // 23: shoal.HeartbeatResponse.delete:type_name -> shoal.ChunkReport
-	43, // 24: shoal.StatusResponse.nodes:type_name -> shoal.NodeStatus
-	44, // 25: shoal.StatusResponse.healer:type_name -> shoal.HealerStatus
-	48, // 26: shoal.FsckResponse.problems:type_name -> shoal.FsckProblem
-	52, // 27: shoal.WriteChunkRequest.header:type_name -> shoal.WriteChunkHeader
-	54, // 28: shoal.WriteChunkResponse.replicas:type_name -> shoal.ReplicaResult
-	58, // 29: shoal.ReplicateChunksRequest.items:type_name -> shoal.ReplicateItem
-	60, // 30: shoal.ReplicateChunksResponse.results:type_name -> shoal.ReplicateResult
-	38, // 31: shoal.DeleteChunksRequest.chunks:type_name -> shoal.ChunkReport
-	64, // 32: shoal.SyncChunksRequest.chunks:type_name -> shoal.ChunkRef
-	4,  // 33: shoal.Manager.Lookup:input_type -> shoal.LookupRequest
-	6,  // 34: shoal.Manager.GetAttr:input_type -> shoal.GetAttrRequest
-	8,  // 35: shoal.Manager.SetAttr:input_type -> shoal.SetAttrRequest
-	10, // 36: shoal.Manager.Create:input_type -> shoal.CreateRequest
-	12, // 37: shoal.Manager.Link:input_type -> shoal.LinkRequest
-	14, // 38: shoal.Manager.Unlink:input_type -> shoal.UnlinkRequest
-	16, // 39: shoal.Manager.Rename:input_type -> shoal.RenameRequest
-	18, // 40: shoal.Manager.ReleaseInode:input_type -> shoal.ReleaseInodeRequest
-	21, // 41: shoal.Manager.ReadDir:input_type -> shoal.ReadDirRequest
-	23, // 42: shoal.Manager.StatFS:input_type -> shoal.StatFSRequest
-	27, // 43: shoal.Manager.GetLayout:input_type -> shoal.GetLayoutRequest
-	29, // 44: shoal.Manager.AllocateChunk:input_type -> shoal.AllocateChunkRequest
-	32, // 45: shoal.Manager.CommitChunks:input_type -> shoal.CommitChunksRequest
-	33, // 46: shoal.Manager.Sync:input_type -> shoal.SyncRequest
-	36, // 47: shoal.Manager.ReportBadReplica:input_type -> shoal.ReportBadReplicaRequest
-	39, // 48: shoal.Manager.Register:input_type -> shoal.RegisterRequest
-	41, // 49: shoal.Manager.Heartbeat:input_type -> shoal.HeartbeatRequest
-	45, // 50: shoal.Manager.Status:input_type -> shoal.StatusRequest
-	47, // 51: shoal.Manager.Fsck:input_type -> shoal.FsckRequest
-	50, // 52: shoal.Manager.Decommission:input_type -> shoal.DecommissionRequest
-	53, // 53: shoal.ChunkServer.WriteChunk:input_type -> shoal.WriteChunkRequest
-	56, // 54: shoal.ChunkServer.ReadChunk:input_type -> shoal.ReadChunkRequest
-	59, // 55: shoal.ChunkServer.ReplicateChunks:input_type -> shoal.ReplicateChunksRequest
-	62, // 56: shoal.ChunkServer.DeleteChunks:input_type -> shoal.DeleteChunksRequest
-	65, // 57: shoal.ChunkServer.SyncChunks:input_type -> shoal.SyncChunksRequest
-	5,  // 58: shoal.Manager.Lookup:output_type -> shoal.LookupResponse
-	7,  // 59: shoal.Manager.GetAttr:output_type -> shoal.GetAttrResponse
-	9,  // 60: shoal.Manager.SetAttr:output_type -> shoal.SetAttrResponse
-	11, // 61: shoal.Manager.Create:output_type -> shoal.CreateResponse
-	13, // 62: shoal.Manager.Link:output_type -> shoal.LinkResponse
-	15, // 63: shoal.Manager.Unlink:output_type -> shoal.UnlinkResponse
-	17, // 64: shoal.Manager.Rename:output_type -> shoal.RenameResponse
-	19, // 65: shoal.Manager.ReleaseInode:output_type -> shoal.ReleaseInodeResponse
-	22, // 66: shoal.Manager.ReadDir:output_type -> shoal.ReadDirResponse
-	24, // 67: shoal.Manager.StatFS:output_type -> shoal.StatFSResponse
-	28, // 68: shoal.Manager.GetLayout:output_type -> shoal.GetLayoutResponse
-	30, // 69: shoal.Manager.AllocateChunk:output_type -> shoal.AllocateChunkResponse
-	35, // 70: shoal.Manager.CommitChunks:output_type -> shoal.CommitChunksResponse
-	34, // 71: shoal.Manager.Sync:output_type -> shoal.SyncResponse
-	37, // 72: shoal.Manager.ReportBadReplica:output_type -> shoal.ReportBadReplicaResponse
-	40, // 73: shoal.Manager.Register:output_type -> shoal.RegisterResponse
-	42, // 74: shoal.Manager.Heartbeat:output_type -> shoal.HeartbeatResponse
-	46, // 75: shoal.Manager.Status:output_type -> shoal.StatusResponse
-	49, // 76: shoal.Manager.Fsck:output_type -> shoal.FsckResponse
-	51, // 77: shoal.Manager.Decommission:output_type -> shoal.DecommissionResponse
-	55, // 78: shoal.ChunkServer.WriteChunk:output_type -> shoal.WriteChunkResponse
-	57, // 79: shoal.ChunkServer.ReadChunk:output_type -> shoal.ReadChunkResponse
-	61, // 80: shoal.ChunkServer.ReplicateChunks:output_type -> shoal.ReplicateChunksResponse
-	63, // 81: shoal.ChunkServer.DeleteChunks:output_type -> shoal.DeleteChunksResponse
-	66, // 82: shoal.ChunkServer.SyncChunks:output_type -> shoal.SyncChunksResponse
-	58, // [58:83] is the sub-list for method output_type
-	33, // [33:58] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	8,  // 18: shoal.CommitChunksRequest.set:type_name -> shoal.SetAttrRequest
+	3,  // 19: shoal.CommitChunksResponse.attr:type_name -> shoal.Attr
+	38, // 20: shoal.RegisterRequest.chunks:type_name -> shoal.ChunkReport
+	38, // 21: shoal.HeartbeatRequest.added:type_name -> shoal.ChunkReport
+	38, // 22: shoal.HeartbeatRequest.removed:type_name -> shoal.ChunkReport
+	38, // 23: shoal.HeartbeatRequest.corrupt:type_name -> shoal.ChunkReport
+	38, // 24: shoal.HeartbeatResponse.delete:type_name -> shoal.ChunkReport
+	43, // 25: shoal.StatusResponse.nodes:type_name -> shoal.NodeStatus
+	44, // 26: shoal.StatusResponse.healer:type_name -> shoal.HealerStatus
+	48, // 27: shoal.FsckResponse.problems:type_name -> shoal.FsckProblem
+	52, // 28: shoal.WriteChunkRequest.header:type_name -> shoal.WriteChunkHeader
+	54, // 29: shoal.WriteChunkResponse.replicas:type_name -> shoal.ReplicaResult
+	58, // 30: shoal.ReplicateChunksRequest.items:type_name -> shoal.ReplicateItem
+	60, // 31: shoal.ReplicateChunksResponse.results:type_name -> shoal.ReplicateResult
+	38, // 32: shoal.DeleteChunksRequest.chunks:type_name -> shoal.ChunkReport
+	64, // 33: shoal.SyncChunksRequest.chunks:type_name -> shoal.ChunkRef
+	4,  // 34: shoal.Manager.Lookup:input_type -> shoal.LookupRequest
+	6,  // 35: shoal.Manager.GetAttr:input_type -> shoal.GetAttrRequest
+	8,  // 36: shoal.Manager.SetAttr:input_type -> shoal.SetAttrRequest
+	10, // 37: shoal.Manager.Create:input_type -> shoal.CreateRequest
+	12, // 38: shoal.Manager.Link:input_type -> shoal.LinkRequest
+	14, // 39: shoal.Manager.Unlink:input_type -> shoal.UnlinkRequest
+	16, // 40: shoal.Manager.Rename:input_type -> shoal.RenameRequest
+	18, // 41: shoal.Manager.ReleaseInode:input_type -> shoal.ReleaseInodeRequest
+	21, // 42: shoal.Manager.ReadDir:input_type -> shoal.ReadDirRequest
+	23, // 43: shoal.Manager.StatFS:input_type -> shoal.StatFSRequest
+	27, // 44: shoal.Manager.GetLayout:input_type -> shoal.GetLayoutRequest
+	29, // 45: shoal.Manager.AllocateChunk:input_type -> shoal.AllocateChunkRequest
+	32, // 46: shoal.Manager.CommitChunks:input_type -> shoal.CommitChunksRequest
+	33, // 47: shoal.Manager.Sync:input_type -> shoal.SyncRequest
+	36, // 48: shoal.Manager.ReportBadReplica:input_type -> shoal.ReportBadReplicaRequest
+	39, // 49: shoal.Manager.Register:input_type -> shoal.RegisterRequest
+	41, // 50: shoal.Manager.Heartbeat:input_type -> shoal.HeartbeatRequest
+	45, // 51: shoal.Manager.Status:input_type -> shoal.StatusRequest
+	47, // 52: shoal.Manager.Fsck:input_type -> shoal.FsckRequest
+	50, // 53: shoal.Manager.Decommission:input_type -> shoal.DecommissionRequest
+	53, // 54: shoal.ChunkServer.WriteChunk:input_type -> shoal.WriteChunkRequest
+	56, // 55: shoal.ChunkServer.ReadChunk:input_type -> shoal.ReadChunkRequest
+	59, // 56: shoal.ChunkServer.ReplicateChunks:input_type -> shoal.ReplicateChunksRequest
+	62, // 57: shoal.ChunkServer.DeleteChunks:input_type -> shoal.DeleteChunksRequest
+	65, // 58: shoal.ChunkServer.SyncChunks:input_type -> shoal.SyncChunksRequest
+	5,  // 59: shoal.Manager.Lookup:output_type -> shoal.LookupResponse
+	7,  // 60: shoal.Manager.GetAttr:output_type -> shoal.GetAttrResponse
+	9,  // 61: shoal.Manager.SetAttr:output_type -> shoal.SetAttrResponse
+	11, // 62: shoal.Manager.Create:output_type -> shoal.CreateResponse
+	13, // 63: shoal.Manager.Link:output_type -> shoal.LinkResponse
+	15, // 64: shoal.Manager.Unlink:output_type -> shoal.UnlinkResponse
+	17, // 65: shoal.Manager.Rename:output_type -> shoal.RenameResponse
+	19, // 66: shoal.Manager.ReleaseInode:output_type -> shoal.ReleaseInodeResponse
+	22, // 67: shoal.Manager.ReadDir:output_type -> shoal.ReadDirResponse
+	24, // 68: shoal.Manager.StatFS:output_type -> shoal.StatFSResponse
+	28, // 69: shoal.Manager.GetLayout:output_type -> shoal.GetLayoutResponse
+	30, // 70: shoal.Manager.AllocateChunk:output_type -> shoal.AllocateChunkResponse
+	35, // 71: shoal.Manager.CommitChunks:output_type -> shoal.CommitChunksResponse
+	34, // 72: shoal.Manager.Sync:output_type -> shoal.SyncResponse
+	37, // 73: shoal.Manager.ReportBadReplica:output_type -> shoal.ReportBadReplicaResponse
+	40, // 74: shoal.Manager.Register:output_type -> shoal.RegisterResponse
+	42, // 75: shoal.Manager.Heartbeat:output_type -> shoal.HeartbeatResponse
+	46, // 76: shoal.Manager.Status:output_type -> shoal.StatusResponse
+	49, // 77: shoal.Manager.Fsck:output_type -> shoal.FsckResponse
+	51, // 78: shoal.Manager.Decommission:output_type -> shoal.DecommissionResponse
+	55, // 79: shoal.ChunkServer.WriteChunk:output_type -> shoal.WriteChunkResponse
+	57, // 80: shoal.ChunkServer.ReadChunk:output_type -> shoal.ReadChunkResponse
+	61, // 81: shoal.ChunkServer.ReplicateChunks:output_type -> shoal.ReplicateChunksResponse
+	63, // 82: shoal.ChunkServer.DeleteChunks:output_type -> shoal.DeleteChunksResponse
+	66, // 83: shoal.ChunkServer.SyncChunks:output_type -> shoal.SyncChunksResponse
+	59, // [59:84] is the sub-list for method output_type
+	34, // [34:59] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_shoal_proto_init() }
