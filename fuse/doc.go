@@ -44,7 +44,11 @@
 // Attributes, entries and negative entries are cached by the kernel for
 // Options.AttrTimeout, EntryTimeout and NegativeTimeout, one second by
 // default (as libfuse), so a rename, delete or create made by another
-// mount is seen here within a second. Files are opened without
+// mount is seen here within a second. One exception: in a directory this
+// mount has just made, it answers the LOOKUP of a name it did not make
+// itself "no such entry" for NegativeTimeout/2 (tar looks up every file
+// it is about to create), so a name another mount makes there is seen
+// within 1.5 x NegativeTimeout of the mkdir. See newdir.go. Files are opened without
 // FOPEN_KEEP_CACHE, so every open drops the inode's cached pages; and
 // close(2) (FLUSH) commits the data a writer buffered before it
 // returns. Together that is close-to-open consistency: what one mount

@@ -33,6 +33,8 @@ type node struct {
 	// dir remembers a directory's attributes from the replies to the
 	// changes made in it through this mount (see dirattr.go).
 	dir dirAttrs
+	// fresh knows a directory this mount just made (see newdir.go).
+	fresh newDir
 }
 
 var (
@@ -116,6 +118,7 @@ func (n *node) owner(ctx context.Context) (uid, gid, dirMode uint32) {
 // child returns the Inode for a, with out filled in. If the kernel
 // already knows the inode, go-fuse keeps the existing one.
 func (n *node) child(ctx context.Context, name string, a client.Attr, out *gofuse.EntryOut) *gofs.Inode {
+	n.fresh.added(name)
 	n.fs.fillAttr(&out.Attr, a)
 	if old := n.GetChild(name); old != nil && old.StableAttr().Ino == uint64(a.Ino) {
 		if on, ok := old.Operations().(*node); ok {
@@ -134,6 +137,9 @@ func stableAttr(a client.Attr) gofs.StableAttr {
 }
 
 func (n *node) Lookup(ctx context.Context, name string, out *gofuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if n.fresh.absent(name) {
+		return nil, syscall.ENOENT
+	}
 	ctx = lookup(ctx)
 	a, err := n.fs.c.Lookup(ctx, n.ino(), name)
 	if err != nil {
@@ -327,7 +333,12 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *gofuse.
 	if err != nil {
 		return nil, n.fs.errno(err, "mkdir", n.ino(), name)
 	}
-	return n.child(ctx, name, e.Attr, out), 0
+	ch := n.child(ctx, name, e.Attr, out)
+	if cn := nodeOf(ch); cn != nil && e.Parent != nil {
+		// Made empty by this call (not found by a retry): see newDir.
+		cn.fresh.start(n.fs.o.NegativeTimeout / 2)
+	}
+	return ch, 0
 }
 
 func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *gofuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -462,6 +473,8 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	if flags&renameExchange == 0 {
 		pinned = np.pinChild(newName)
 	}
+	np.fresh.added(newName)
+	n.fresh.added(name) // an exchange leaves the other entry here
 	// Both parents remember the attributes the reply reported. A
 	// directory that moves (or is exchanged) gets a new ctime, which the
 	// reply does not report: it forgets what it remembered.
