@@ -1,11 +1,14 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"syscall"
 	"testing"
 	"time"
+
+	shoalpb "github.com/shoalfs/shoal/proto"
 )
 
 // Close (Flush) seals and commits without fsyncing the replicas; Sync
@@ -160,4 +163,67 @@ func TestDeferAttr(t *testing.T) {
 	if got, err := c.GetAttr(ctx, a.Ino); err != nil || got.Mtime.Equal(mtime) {
 		t.Fatalf("mtime after utimens then write: %v (%v), want the write's time", got.Mtime, err)
 	}
+}
+
+// A small write sealed before its allocation came back goes to every
+// replica side by side, each a chain of one: a node that fails costs only
+// its own replica, and is left out of the next attempt when too few
+// sealed.
+func TestSmallChunkFansOut(t *testing.T) {
+	ctx := context.Background()
+	data := randBytes(9, 4096)
+	put := func(t *testing.T, fc *fakeCluster, name string) *shoalpb.ChunkLayout {
+		t.Helper()
+		c := fc.client(t, nil)
+		a := createFile(t, c, name)
+		f, err := c.Open(ctx, a.Ino)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Not an append (it leaves a hole of 100 bytes): the generation
+		// starts at Close, sealed, so the fan-out does not hang on timing.
+		if _, err := f.WriteAt(ctx, data, 100); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := readAll(t, c, a.Ino, 4096); !bytes.Equal(got[100:], data) {
+			t.Fatal("the small file reads back different")
+		}
+		for _, n := range fc.nodes {
+			for _, w := range n.writeLog() {
+				if len(w.hdr.GetChain()) != 0 {
+					t.Errorf("node %s got a small chunk with a chain of %d after it, want a fan-out", n.id, len(w.hdr.GetChain()))
+				}
+			}
+		}
+		return fc.layout(a.Ino)[0]
+	}
+
+	t.Run("one node fails", func(t *testing.T) {
+		fc := newFakeCluster(t, fakeOptions{nodes: 3, replication: 3, minReplicas: 2, chunkSize: mib})
+		fc.nodes[0].mu.Lock()
+		fc.nodes[0].failAfter, fc.nodes[0].failWrites = 1, 1
+		fc.nodes[0].mu.Unlock()
+		if l := put(t, fc, "small"); len(l.GetReplicas()) != 2 {
+			t.Fatalf("replicas %v, want the 2 that did not fail (no second attempt needed)", l.GetReplicas())
+		}
+	})
+	t.Run("too few seal", func(t *testing.T) {
+		fc := newFakeCluster(t, fakeOptions{nodes: 4, replication: 3, minReplicas: 3, chunkSize: mib})
+		bad := fc.nodes[0]
+		bad.mu.Lock()
+		bad.failAfter, bad.failWrites = 1, 100
+		bad.mu.Unlock()
+		l := put(t, fc, "small")
+		if len(l.GetReplicas()) != 3 {
+			t.Fatalf("replicas %v, want 3", l.GetReplicas())
+		}
+		for _, r := range l.GetReplicas() {
+			if r.GetNodeId() == bad.id {
+				t.Fatalf("the failing node %s holds a replica", bad.id)
+			}
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -24,6 +25,9 @@ const (
 	// maxStaleRetries bounds the rewrites of a chunk that keeps losing
 	// commit races.
 	maxStaleRetries = 3
+	// fanOutMax is the largest sealed generation sent to its replicas
+	// side by side rather than down a chain (see push).
+	fanOutMax = 256 << 10
 )
 
 // gen is one generation of writes to one chunk: the bytes to go into the
@@ -282,21 +286,83 @@ func (c *Client) allocate(ctx context.Context, ino Ino, idx uint64, exclude []st
 	return resp, err
 }
 
-// push streams g's data down one chain: to the first target, which
-// forwards it to the others. It returns the node ids to leave out of the
-// next chain when it fails.
+// push writes g's data to the allocation's targets and reports which
+// sealed it. It returns the node ids to leave out of the next attempt
+// when too few did.
+//
+// Normally the data goes down one chain: to the first target, which
+// forwards it to the next, and so on, so the client sends each byte once.
+// A small generation already sealed when its allocation arrives (a small
+// file: tar writes it and closes it at once) goes instead to every target
+// at the same time, each a chain of one: its latency is one hop, not one
+// per replica, and sending a few KiB three times costs nothing.
 func (f *File) push(g *gen, alloc *shoalpb.AllocateChunkResponse) (sealResult, []string, error) {
 	targets := alloc.GetTargets()
-	head := targets[0]
+	f.mu.Lock()
+	fanOut := g.sealed && g.data.end() <= fanOutMax && len(targets) > 1
+	f.mu.Unlock()
+	var resp *shoalpb.WriteChunkResponse
+	if fanOut {
+		resp = f.sendEach(g, alloc)
+	} else {
+		var err error
+		if resp, err = f.send(g, alloc, targets); err != nil {
+			return sealResult{}, []string{targets[0].GetNodeId()}, err
+		}
+	}
+	return f.result(g, alloc, resp, fanOut)
+}
+
+// sendEach sends g to every target as a chain of one, at once, and
+// merges their replies as a chain's would be: one result per target, in
+// target order. A replica that sealed other bytes than the first one to
+// succeed counts as failed.
+func (f *File) sendEach(g *gen, alloc *shoalpb.AllocateChunkResponse) *shoalpb.WriteChunkResponse {
+	targets := alloc.GetTargets()
+	resps := make([]*shoalpb.WriteChunkResponse, len(targets))
+	errs := make([]error, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Go(func() { resps[i], errs[i] = f.send(g, alloc, []*shoalpb.Location{t}) })
+	}
+	wg.Wait()
+	merged := &shoalpb.WriteChunkResponse{}
+	var ref *shoalpb.WriteChunkResponse
+	for i, t := range targets {
+		r := resps[i]
+		switch {
+		case errs[i] != nil:
+			merged.Replicas = append(merged.Replicas, &shoalpb.ReplicaResult{Addr: t.GetAddr(), NodeId: t.GetNodeId(), Error: errs[i].Error()})
+			continue
+		case len(r.GetReplicas()) != 1:
+			merged.Replicas = append(merged.Replicas, &shoalpb.ReplicaResult{Addr: t.GetAddr(), NodeId: t.GetNodeId(),
+				Error: fmt.Sprintf("%d results from a chain of one", len(r.GetReplicas()))})
+			continue
+		case ref == nil:
+			ref, merged.Length, merged.Summary = r, r.GetLength(), r.GetSummary()
+		case r.GetLength() != ref.GetLength() || r.GetSummary() != ref.GetSummary():
+			merged.Replicas = append(merged.Replicas, &shoalpb.ReplicaResult{Addr: t.GetAddr(), NodeId: t.GetNodeId(),
+				Error: fmt.Sprintf("sealed %d bytes with summary %08x, another replica %d with %08x", r.GetLength(), r.GetSummary(), ref.GetLength(), ref.GetSummary())})
+			continue
+		}
+		merged.Replicas = append(merged.Replicas, r.GetReplicas()[0])
+	}
+	return merged
+}
+
+// send streams g's data to chain[0], which forwards it down chain[1:],
+// and returns the chain's reply.
+func (f *File) send(g *gen, alloc *shoalpb.AllocateChunkResponse, chain []*shoalpb.Location) (*shoalpb.WriteChunkResponse, error) {
+	head := chain[0]
 	ctx, cancel := context.WithCancel(f.ctx)
 	defer cancel()
 	wd := newWatchdog(f.c.cfg.RPCTimeout, cancel)
 	defer wd.stop()
-	fail := func(err error) (sealResult, []string, error) {
+	fail := func(err error) (*shoalpb.WriteChunkResponse, error) {
 		if wd.fired.Load() {
 			err = fmt.Errorf("%w: stalled for more than %v", syscall.ETIMEDOUT, wd.d)
 		}
-		return sealResult{}, []string{head.GetNodeId()}, fmt.Errorf("chunkserver %s: %w", head.GetAddr(), fromStatus(err))
+		return nil, fmt.Errorf("chunkserver %s: %w", head.GetAddr(), fromStatus(err))
 	}
 
 	cs, err := f.c.pool.get(head.GetAddr())
@@ -315,7 +381,7 @@ func (f *File) push(g *gen, alloc *shoalpb.AllocateChunkResponse) (sealResult, [
 		BaseVersion: alloc.GetBaseVersion(),
 		BaseLength:  alloc.GetBaseLength(),
 	}
-	for _, t := range targets[1:] {
+	for _, t := range chain[1:] {
 		hdr.Chain = append(hdr.Chain, t.GetAddr())
 	}
 	send := func(m *shoalpb.WriteChunkRequest) error {
@@ -366,7 +432,15 @@ func (f *File) push(g *gen, alloc *shoalpb.AllocateChunkResponse) (sealResult, [
 	if err != nil {
 		return fail(err)
 	}
+	return resp, nil
+}
 
+// result turns the targets' reply into g's seal result, or, if too few
+// replicas sealed it, into an error and the nodes to blame: in a chain
+// the first that failed (those after it were never reached), with a
+// fan-out every one that failed.
+func (f *File) result(g *gen, alloc *shoalpb.AllocateChunkResponse, resp *shoalpb.WriteChunkResponse, fanOut bool) (sealResult, []string, error) {
+	targets := alloc.GetTargets()
 	byAddr := make(map[string]*shoalpb.Location, len(targets))
 	for _, t := range targets {
 		byAddr[t.GetAddr()] = t
@@ -400,7 +474,7 @@ func (f *File) push(g *gen, alloc *shoalpb.AllocateChunkResponse) (sealResult, [
 			res.nodes = append(res.nodes, location{nodeID: id, addr: r.GetAddr()})
 			continue
 		}
-		if !broken {
+		if !broken || fanOut {
 			failed = append(failed, id)
 			broken = true
 		}
