@@ -176,13 +176,13 @@ func (s *Server) ReadChunk(req *shoalpb.ReadChunkRequest, stream shoalpb.ChunkSe
 	if req.Offset >= length || req.Length == 0 {
 		return nil
 	}
-	stop := length
+	rend := length // the end of the requested range, clipped
 	if req.Length < length-req.Offset {
-		stop = req.Offset + req.Length
+		rend = req.Offset + req.Length
 	}
-	// Widen to whole blocks.
+	// Widen to whole blocks: they are read and verified whole.
 	pos := req.Offset / BlockSize * BlockSize
-	stop = min((stop+BlockSize-1)/BlockSize*BlockSize, length)
+	stop := min((rend+BlockSize-1)/BlockSize*BlockSize, length)
 
 	bp := s.getBuf()
 	defer s.putBuf(bp)
@@ -200,14 +200,32 @@ func (s *Server) ReadChunk(req *shoalpb.ReadChunkRequest, stream shoalpb.ChunkSe
 			s.noteCorrupt(info, err)
 			return s.toStatus(err)
 		}
+		msg := &shoalpb.ReadChunkResponse{Offset: pos, Data: data, Crcs: crcs}
+		if req.Exact {
+			trimToRange(msg, req.Offset, rend)
+		}
 		// Send marshals data before it returns, so the buffer is free
 		// again (no stats handler keeps messages on chunkservers).
-		if err := stream.Send(&shoalpb.ReadChunkResponse{Offset: pos, Data: data, Crcs: crcs}); err != nil {
+		if err := stream.Send(msg); err != nil {
 			return err
 		}
 		pos += n
 	}
 	return nil
+}
+
+// trimToRange cuts the verified whole blocks of msg down to the bytes in
+// [off, end) and records the CRC32C of the bytes cut from its first and
+// last block, with which the reader checks the rest against the stored
+// checksums (see ReadChunkRequest.exact).
+func trimToRange(msg *shoalpb.ReadChunkResponse, off, end uint64) {
+	lo := max(off, msg.Offset) - msg.Offset
+	hi := min(end, msg.Offset+uint64(len(msg.Data))) - msg.Offset
+	msg.HeadCrc = chunk.Checksum(msg.Data[:lo])
+	msg.TailCrc = chunk.Checksum(msg.Data[hi:])
+	msg.TailLength = uint32(uint64(len(msg.Data)) - hi)
+	msg.Offset += lo
+	msg.Data = msg.Data[lo:hi]
 }
 
 // noteCorrupt queues a replica for the next heartbeat's corrupt list if

@@ -230,3 +230,40 @@ func TestReadahead(t *testing.T) {
 		}
 	}
 }
+
+// A random read that happens to land just after the previous one is not
+// taken for a sequential run: it is read directly, without a page fetch
+// or a prefetch. A third read in a row continuing the run is paged.
+func TestReadaheadIgnoresOneNearRandomRead(t *testing.T) {
+	fc := newFakeCluster(t, fakeOptions{nodes: 1, replication: 1, minReplicas: 1, chunkSize: 4 * mib})
+	c := fc.client(t, func(c *Config) { c.ReadAhead = 4 * mib })
+	ctx := context.Background()
+	data := randBytes(61, 10*mib)
+	a, err := c.Put(ctx, bytes.NewReader(data), int64(len(data)), "/f", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.Open(ctx, a.Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(ctx)
+	cachedPages := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.ra.pages)
+	}
+	buf := make([]byte, 4096)
+	for i, off := range []int64{5*mib + 8192, 5*mib + 200_000, 5*mib + 204_096} {
+		if _, err := f.ReadAt(ctx, buf, off); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf, data[off:off+4096]) {
+			t.Fatalf("read at %d differs", off)
+		}
+		got, paged := cachedPages(), i == 2
+		if paged != (got > 0) {
+			t.Errorf("after read %d at %d: %d pages cached, want paged=%v", i, off, got, paged)
+		}
+	}
+}

@@ -253,8 +253,10 @@ func (c *Client) readReplica(ctx context.Context, addr string, chunkID, version 
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RPCTimeout)
 	defer cancel()
+	// Exact: a small read gets its own bytes, not the whole 64 KiB
+	// blocks around them; it is still checked against the stored CRCs.
 	stream, err := cs.ReadChunk(ctx, &shoalpb.ReadChunkRequest{
-		ChunkId: chunkID, Version: version, Offset: uint64(off), Length: uint64(n),
+		ChunkId: chunkID, Version: version, Offset: uint64(off), Length: uint64(n), Exact: true,
 	})
 	if err != nil {
 		return nil, fromStatus(err)
@@ -270,7 +272,7 @@ func (c *Client) readReplica(ctx context.Context, addr string, chunkID, version 
 			return nil, fromStatus(err)
 		}
 		mo := int64(m.GetOffset())
-		if err := verifyBlocks(m.GetData(), m.GetCrcs()); err != nil {
+		if err := verifyMessage(m); err != nil {
 			return nil, fmt.Errorf("%w (message at chunk offset %d)", err, mo)
 		}
 		if mo > got {
@@ -294,18 +296,82 @@ func (c *Client) readReplica(ctx context.Context, addr string, chunkID, version 
 	return dst, nil
 }
 
-// verifyBlocks checks data, a run of 64 KiB blocks (the last may be
-// short), against one CRC32C (Castagnoli) per block.
-func verifyBlocks(data []byte, crcs []uint32) error {
-	nb := (len(data) + blockSize - 1) / blockSize
-	if len(crcs) != nb {
-		return fmt.Errorf("%w: %d checksums for %d blocks", ErrChecksum, len(crcs), nb)
+// verifyMessage checks the data of a ReadChunk message against the
+// stored CRC32C of each 64 KiB block it touches. The data may start and
+// end inside a block (an exact read): the CRC32C of the block's bytes
+// before it (HeadCrc) and after it (TailCrc, TailLength bytes), sent by
+// the chunkserver, complete the block's CRC32C. A whole-block message
+// has neither.
+func verifyMessage(m *shoalpb.ReadChunkResponse) error {
+	data, crcs := m.GetData(), m.GetCrcs()
+	headLen := int(m.GetOffset() % blockSize)
+	tailLen := int(m.GetTailLength())
+	if tailLen >= blockSize || (headLen == 0 && m.GetHeadCrc() != 0) || (tailLen == 0 && m.GetTailCrc() != 0) {
+		return fmt.Errorf("%w: head of %d bytes with crc32c %08x, tail of %d with %08x",
+			ErrChecksum, headLen, m.GetHeadCrc(), tailLen, m.GetTailCrc())
+	}
+	total := headLen + len(data) + tailLen // bytes of the blocks touched
+	nb := (total + blockSize - 1) / blockSize
+	if len(crcs) != nb || (nb > 1 && headLen+len(data) <= (nb-1)*blockSize) {
+		return fmt.Errorf("%w: %d checksums for %d bytes at block offset %d and a tail of %d",
+			ErrChecksum, len(crcs), len(data), headLen, tailLen)
 	}
 	for i := range nb {
-		blk := data[i*blockSize : min((i+1)*blockSize, len(data))]
-		if got := crc32.Checksum(blk, castagnoli); got != crcs[i] {
-			return fmt.Errorf("%w: block %d: crc32c %08x, stored %08x", ErrChecksum, i, got, crcs[i])
+		// Block i spans data[lo:hi], after the head in block 0.
+		lo, hi := max(i*blockSize-headLen, 0), min((i+1)*blockSize-headLen, len(data))
+		crc := uint32(0)
+		if i == 0 {
+			crc = m.GetHeadCrc()
+		}
+		crc = crc32.Update(crc, castagnoli, data[lo:hi])
+		if i == nb-1 && tailLen > 0 {
+			crc = crc32Combine(crc, m.GetTailCrc(), int64(tailLen))
+		}
+		if crc != crcs[i] {
+			return fmt.Errorf("%w: block %d: crc32c %08x, stored %08x", ErrChecksum, i, crc, crcs[i])
 		}
 	}
 	return nil
+}
+
+// castagnoliPoly is the CRC32C polynomial, bit-reversed as hash/crc32
+// uses it.
+const castagnoliPoly = 0x82f63b78
+
+// crc32Combine returns the CRC32C of a||b from crcA (of a), crcB (of b)
+// and the length of b: crcA·x^(8·lenB) + crcB in GF(2)[x] mod the
+// polynomial (zlib's crc32_combine; the CRC's pre- and post-inversion
+// cancel out).
+func crc32Combine(crcA, crcB uint32, lenB int64) uint32 {
+	return multModP(xPow8N(lenB), crcA) ^ crcB
+}
+
+// multModP returns a·b mod the polynomial, both bit-reversed (x^0 is the
+// top bit).
+func multModP(a, b uint32) uint32 {
+	var p uint32
+	for m := uint32(1) << 31; m != 0; m >>= 1 {
+		if a&m != 0 {
+			p ^= b
+		}
+		if b&1 != 0 {
+			b = b>>1 ^ castagnoliPoly
+		} else {
+			b >>= 1
+		}
+	}
+	return p
+}
+
+// xPow8N returns x^(8n) mod the polynomial, by squaring.
+func xPow8N(n int64) uint32 {
+	p := uint32(1) << 31  // x^0
+	sq := uint32(1) << 23 // x^8
+	for ; n > 0; n >>= 1 {
+		if n&1 != 0 {
+			p = multModP(sq, p)
+		}
+		sq = multModP(sq, sq)
+	}
+	return p
 }

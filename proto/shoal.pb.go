@@ -3728,12 +3728,24 @@ func (x *WriteChunkResponse) GetSummary() uint32 {
 // whole blocks (the last may be short) and their stored CRC32C values, so
 // the reader verifies end to end; offset is block-aligned and may be
 // before the requested offset.
+//
+// With exact set, the data is exactly the requested range instead: the
+// first message may start and the last may end inside a block. Such a
+// message still carries the stored CRC32C of every block it touches,
+// and also the CRC32C of the bytes of its first block before offset
+// (head_crc) and of its last block after the data (tail_crc,
+// tail_length bytes), which the chunkserver computed from the block it
+// verified. The reader combines them with the CRC32C of the data it got
+// and checks the result against the stored values, so the bytes it uses
+// are still verified end to end, without sending a whole 64 KiB block
+// for a 4 KiB read.
 type ReadChunkRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ChunkId       uint64                 `protobuf:"varint,1,opt,name=chunk_id,json=chunkId,proto3" json:"chunk_id,omitempty"`
 	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
 	Offset        uint64                 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
 	Length        uint64                 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"`
+	Exact         bool                   `protobuf:"varint,5,opt,name=exact,proto3" json:"exact,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3796,11 +3808,21 @@ func (x *ReadChunkRequest) GetLength() uint64 {
 	return 0
 }
 
+func (x *ReadChunkRequest) GetExact() bool {
+	if x != nil {
+		return x.Exact
+	}
+	return false
+}
+
 type ReadChunkResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Offset        uint64                 `protobuf:"varint,1,opt,name=offset,proto3" json:"offset,omitempty"`
 	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
 	Crcs          []uint32               `protobuf:"varint,3,rep,packed,name=crcs,proto3" json:"crcs,omitempty"`
+	HeadCrc       uint32                 `protobuf:"varint,4,opt,name=head_crc,json=headCrc,proto3" json:"head_crc,omitempty"`
+	TailCrc       uint32                 `protobuf:"varint,5,opt,name=tail_crc,json=tailCrc,proto3" json:"tail_crc,omitempty"`
+	TailLength    uint32                 `protobuf:"varint,6,opt,name=tail_length,json=tailLength,proto3" json:"tail_length,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3854,6 +3876,27 @@ func (x *ReadChunkResponse) GetCrcs() []uint32 {
 		return x.Crcs
 	}
 	return nil
+}
+
+func (x *ReadChunkResponse) GetHeadCrc() uint32 {
+	if x != nil {
+		return x.HeadCrc
+	}
+	return 0
+}
+
+func (x *ReadChunkResponse) GetTailCrc() uint32 {
+	if x != nil {
+		return x.TailCrc
+	}
+	return 0
+}
+
+func (x *ReadChunkResponse) GetTailLength() uint32 {
+	if x != nil {
+		return x.TailLength
+	}
+	return 0
 }
 
 // ReplicateChunks has the chunkserver pull each chunk from one of its
@@ -4604,16 +4647,21 @@ const file_shoal_proto_rawDesc = "" +
 	"\x12WriteChunkResponse\x120\n" +
 	"\breplicas\x18\x01 \x03(\v2\x14.shoal.ReplicaResultR\breplicas\x12\x16\n" +
 	"\x06length\x18\x02 \x01(\x04R\x06length\x12\x18\n" +
-	"\asummary\x18\x03 \x01(\rR\asummary\"w\n" +
+	"\asummary\x18\x03 \x01(\rR\asummary\"\x8d\x01\n" +
 	"\x10ReadChunkRequest\x12\x19\n" +
 	"\bchunk_id\x18\x01 \x01(\x04R\achunkId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x16\n" +
 	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12\x16\n" +
-	"\x06length\x18\x04 \x01(\x04R\x06length\"S\n" +
+	"\x06length\x18\x04 \x01(\x04R\x06length\x12\x14\n" +
+	"\x05exact\x18\x05 \x01(\bR\x05exact\"\xaa\x01\n" +
 	"\x11ReadChunkResponse\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12\x12\n" +
-	"\x04crcs\x18\x03 \x03(\rR\x04crcs\"\x95\x01\n" +
+	"\x04crcs\x18\x03 \x03(\rR\x04crcs\x12\x19\n" +
+	"\bhead_crc\x18\x04 \x01(\rR\aheadCrc\x12\x19\n" +
+	"\btail_crc\x18\x05 \x01(\rR\atailCrc\x12\x1f\n" +
+	"\vtail_length\x18\x06 \x01(\rR\n" +
+	"tailLength\"\x95\x01\n" +
 	"\rReplicateItem\x12\x19\n" +
 	"\bchunk_id\x18\x01 \x01(\x04R\achunkId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x16\n" +

@@ -37,7 +37,8 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 
 // decodeReadChunkResponse decodes data into m when it has the layout
 // proto.Marshal gives it: the offset (field 1), then the data (field 2),
-// then the checksums (field 3, packed), each at most once. It reports
+// then the checksums (field 3, packed) and the varints of fields 4 to 6,
+// each at most once. It reports
 // false, leaving m to the general decoder, for anything else.
 func decodeReadChunkResponse(data mem.BufferSlice, m *shoalpb.ReadChunkResponse) bool {
 	r := sliceReader{bufs: data}
@@ -69,13 +70,29 @@ func decodeReadChunkResponse(data mem.BufferSlice, m *shoalpb.ReadChunkResponse)
 	} else {
 		r.skip(n - len(b))
 	}
-	// The tail: the packed checksums, small.
+	// The tail, small: the packed checksums, then the head and tail
+	// checksums of an exact read (fields 4 to 6), in field order.
 	rest := make([]byte, r.len())
 	r.read(rest)
 	var crcs []uint32
+	var last protowire.Number = 2
+	var extra [3]uint32 // fields 4, 5, 6
 	for len(rest) > 0 {
 		num, typ, l := protowire.ConsumeTag(rest)
-		if l < 0 || num != 3 || typ != protowire.BytesType || crcs != nil {
+		if l < 0 || num <= last {
+			return false
+		}
+		last = num
+		if num >= 4 && num <= 6 && typ == protowire.VarintType {
+			v, vl := protowire.ConsumeVarint(rest[l:])
+			if vl < 0 || v > 0xffffffff {
+				return false
+			}
+			extra[num-4] = uint32(v)
+			rest = rest[l+vl:]
+			continue
+		}
+		if num != 3 || typ != protowire.BytesType {
 			return false
 		}
 		packed, pl := protowire.ConsumeBytes(rest[l:])
@@ -95,6 +112,7 @@ func decodeReadChunkResponse(data mem.BufferSlice, m *shoalpb.ReadChunkResponse)
 	}
 	m.Reset()
 	m.Offset, m.Data, m.Crcs = offset, payload, crcs
+	m.HeadCrc, m.TailCrc, m.TailLength = extra[0], extra[1], extra[2]
 	return true
 }
 

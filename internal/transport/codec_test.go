@@ -34,6 +34,9 @@ func TestCodecReadChunkResponse(t *testing.T) {
 		{"offset zero", &shoalpb.ReadChunkResponse{Data: data[:10], Crcs: []uint32{7}}},
 		{"no data", &shoalpb.ReadChunkResponse{Offset: 5}},
 		{"empty", &shoalpb.ReadChunkResponse{}},
+		{"exact", &shoalpb.ReadChunkResponse{Offset: 4097, Data: data[:4096], Crcs: []uint32{8}, HeadCrc: 0xfffffffe, TailCrc: 1, TailLength: 60000}},
+		{"exact, no tail", &shoalpb.ReadChunkResponse{Offset: 4097, Data: data[:4096], Crcs: []uint32{8}, HeadCrc: 3}},
+		{"exact, no head", &shoalpb.ReadChunkResponse{Offset: 0, Data: data[:4096], Crcs: []uint32{8}, TailCrc: 9, TailLength: 61440}},
 	}
 	c := newCodec()
 	for _, tc := range cases {
@@ -43,9 +46,13 @@ func TestCodecReadChunkResponse(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got shoalpb.ReadChunkResponse
-			got.Crcs = []uint32{99} // must be reset
+			got.Crcs, got.TailLength = []uint32{99}, 7 // must be reset
 			if err := c.Unmarshal(split(wire, frame), &got); err != nil {
 				t.Fatalf("%s, frames of %d: %v", tc.name, frame, err)
+			}
+			if got.HeadCrc != tc.msg.HeadCrc || got.TailCrc != tc.msg.TailCrc || got.TailLength != tc.msg.TailLength {
+				t.Fatalf("%s, frames of %d: head, tail crc and tail length %d, %d, %d; want %d, %d, %d", tc.name, frame,
+					got.HeadCrc, got.TailCrc, got.TailLength, tc.msg.HeadCrc, tc.msg.TailCrc, tc.msg.TailLength)
 			}
 			if got.Offset != tc.msg.Offset || !bytes.Equal(got.Data, tc.msg.Data) || len(got.Crcs) != len(tc.msg.Crcs) {
 				t.Fatalf("%s, frames of %d: got offset %d, %d bytes, crcs %v; want %d, %d, %v", tc.name, frame,
