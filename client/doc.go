@@ -72,7 +72,14 @@
 // of zeros, bytes past a chunk's length (but within the file size) are
 // zeros, and reads stop at the size with io.EOF. Each chunk is read from
 // its first replica; every 64 KiB block is checked against the CRC32C
-// (Castagnoli) the chunkserver stored at write time. On an error, a
+// (Castagnoli) the chunkserver stored at write time. A read of part of a
+// block asks for exactly its bytes (ReadChunkRequest.exact): the
+// chunkserver verifies the whole block and sends the bytes with the
+// CRC32C of the block's bytes before and after them, which the client
+// combines with its own CRC of the bytes it got (crc32_combine) to check
+// the stored value, so a 4 KiB read moves 4 KiB, still verified end to
+// end. Readahead starts only when a read continues the previous one
+// twice in a row (or starts at offset 0). On an error, a
 // timeout (RPCTimeout) or a mismatch the next replica is tried; a
 // replica that is corrupt, short or missing (NotFound, DataLoss) is
 // reported to the manager with ReportBadReplica, one that is merely
