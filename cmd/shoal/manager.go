@@ -20,7 +20,7 @@ func runManager(ctx context.Context, e env, args []string) error {
 	fs.StringVar(&cfg.Dir, "data", "", "data directory for the namespace store (required)")
 	fs.IntVar(&cfg.Replication, "replication", cfg.Replication, "replicas per chunk")
 	fs.IntVar(&cfg.MinReplicas, "min-replicas", cfg.MinReplicas, "sealed replicas a write needs to succeed (0: min(2, --replication))")
-	memLimit := sizeValue(160 << 20)
+	memLimit := sizeValue(128 << 20)
 	fs.Var(&memLimit, "memory-limit", "soft limit for the Go heap (GOMEMLIMIT); Badger's caches make the GC lazy without one (0: none)")
 	chunk := sizeValue(cfg.ChunkSize)
 	fs.Var(&chunk, "chunk-size", "chunk size for new files")
