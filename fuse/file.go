@@ -29,6 +29,11 @@ type fileSystem struct {
 	// so that it shares the client.File being opened, or reads what the
 	// one being closed committed.
 	busy map[client.Ino]chan struct{}
+	// removing holds a channel for each inode that an unlink or rename
+	// found not open here and may remove for good (pinOrHold); opens of
+	// it wait until that call is answered, so that none slips in between
+	// the check and the removal and holds a handle to a deleted inode.
+	removing map[client.Ino]chan struct{}
 }
 
 func newFileSystem(c *client.Client, o Options) *fileSystem {
@@ -36,6 +41,8 @@ func newFileSystem(c *client.Client, o Options) *fileSystem {
 		c: c, o: o, log: o.logger(),
 		files: make(map[client.Ino]*openFile),
 		busy:  make(map[client.Ino]chan struct{}),
+
+		removing: make(map[client.Ino]chan struct{}),
 	}
 }
 
@@ -114,7 +121,11 @@ func (fs *fileSystem) acquire(ctx context.Context, ino client.Ino, created *clie
 			fs.mu.Unlock()
 			return of, nil
 		}
-		if ch := fs.busy[ino]; ch != nil {
+		ch := fs.busy[ino]
+		if ch == nil {
+			ch = fs.removing[ino]
+		}
+		if ch != nil {
 			fs.mu.Unlock()
 			select {
 			case <-ch:
@@ -123,7 +134,7 @@ func (fs *fileSystem) acquire(ctx context.Context, ino client.Ino, created *clie
 				return nil, ctx.Err()
 			}
 		}
-		ch := make(chan struct{})
+		ch = make(chan struct{})
 		fs.busy[ino] = ch
 		fs.mu.Unlock()
 
@@ -167,6 +178,36 @@ func (fs *fileSystem) pin(ino client.Ino) *openFile {
 		// Bounded: the open or close is bounded by the client's
 		// OpTimeout.
 		<-ch
+	}
+}
+
+// pinOrHold is pin for an unlink or rename that may remove ino: if the
+// inode is not open here, it holds off opens of it until the returned
+// function is called, after the manager has answered.
+func (fs *fileSystem) pinOrHold(ino client.Ino) (*openFile, func()) {
+	for {
+		if of := fs.pin(ino); of != nil {
+			return of, func() {}
+		}
+		fs.mu.Lock()
+		if fs.files[ino] != nil || fs.busy[ino] != nil {
+			fs.mu.Unlock()
+			continue // opened meanwhile: pin it
+		}
+		if ch := fs.removing[ino]; ch != nil {
+			fs.mu.Unlock()
+			<-ch // another removal of it is under way (bounded by OpTimeout)
+			continue
+		}
+		ch := make(chan struct{})
+		fs.removing[ino] = ch
+		fs.mu.Unlock()
+		return nil, func() {
+			fs.mu.Lock()
+			delete(fs.removing, ino)
+			fs.mu.Unlock()
+			close(ch)
+		}
 	}
 }
 

@@ -433,15 +433,17 @@ func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 
 // pinChild pins the open file behind name in n, if this mount has it
 // open: the caller then removes the name with keepOpen, and the inode
-// lives until its last handle is released.
-func (n *node) pinChild(name string) *openFile {
+// lives until its last handle is released. If it is not open, opens of
+// it wait until the caller calls the returned function, once the
+// manager has answered (see fileSystem.removing).
+func (n *node) pinChild(name string) (*openFile, func()) {
 	ch := n.GetChild(name)
 	if ch == nil {
 		// Not in go-fuse's tree, so the kernel has no dentry for it,
-		// so nothing here has it open.
-		return nil
+		// so nothing here has it open, or can open it without a lookup.
+		return nil, func() {}
 	}
-	return n.fs.pin(client.Ino(ch.StableAttr().Ino))
+	return n.fs.pinOrHold(client.Ino(ch.StableAttr().Ino))
 }
 
 func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
@@ -449,9 +451,10 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 		return syscall.EROFS
 	}
 	ctx = mutating(ctx)
-	pinned := n.pinChild(name)
+	pinned, unhold := n.pinChild(name)
 	done := n.changing()
 	r, err := n.fs.c.Unlink(ctx, n.ino(), name, pinned != nil)
+	unhold()
 	done(r.Parent)
 	n.fs.settleRemoved(ctx, pinned, r.Ino, err == nil)
 	if err != nil {
@@ -470,8 +473,9 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 		return syscall.EXDEV
 	}
 	var pinned *openFile
+	unhold := func() {}
 	if flags&renameExchange == 0 {
-		pinned = np.pinChild(newName)
+		pinned, unhold = np.pinChild(newName)
 	}
 	np.fresh.added(newName)
 	n.fresh.added(name) // an exchange leaves the other entry here
@@ -491,6 +495,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 		}
 	}
 	r, err := n.fs.c.Rename(ctx, n.ino(), name, np.ino(), newName, flags, pinned != nil)
+	unhold()
 	for _, ch := range moved {
 		ch.dir.end(nil)
 	}
