@@ -211,7 +211,7 @@ func TestCorruptReplicaFailsOver(t *testing.T) {
 		}
 	}
 	path := diskstore.ReplicaPath(c.ChunkServerDir(idx), chunk.ID(target.ChunkID), target.Version)
-	flipByte(t, path, diskstore.HeaderSize+12345)
+	flipByte(t, path, diskstore.DataOffset+12345)
 
 	mustEqual(t, "read with a corrupt replica", get(t, c.Client(), "/f"), data)
 
