@@ -314,6 +314,12 @@ func (s *Store) open(id chunk.ID, version uint64) (*os.File, header, error) {
 		return nil, header{}, err
 	}
 	fi, err := f.Stat()
+	if err == nil && fi.Size() <= prefetchMax {
+		// A small replica's trailer is at its end and its data at its
+		// start: ask for the whole file now, so that one disk read brings
+		// both (readahead from the trailer would not go back for the data).
+		prefetch(f, fi.Size())
+	}
 	if err == nil {
 		var h header
 		h, err = parseChunkFile(f, fi.Size())

@@ -6,6 +6,8 @@ import (
 	"os"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // lockRoot takes an exclusive, non-blocking flock on path, so that two
@@ -67,6 +69,15 @@ func alignedBuffer(n int) []byte {
 	b := make([]byte, n+directAlign)
 	skip := int((directAlign - uintptr(unsafe.Pointer(&b[0]))%directAlign) % directAlign)
 	return b[skip : skip+n : skip+n]
+}
+
+// prefetchMax is the largest replica file open reads ahead whole.
+const prefetchMax = 256 << 10
+
+// prefetch asks the kernel to read [0, n) of f into the page cache now.
+// Errors are ignored: it is only a hint.
+func prefetch(f *os.File, n int64) {
+	_ = unix.Fadvise(int(f.Fd()), 0, n, unix.FADV_WILLNEED)
 }
 
 // startWriteback asks the kernel to start writing [off, off+n) of f to
