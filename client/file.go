@@ -245,11 +245,11 @@ func (f *File) Attr() Attr {
 // DeferAttr records attribute changes (not the size) to go with the
 // data written before them, instead of a manager call now: the next
 // commit carries them (CommitChunksRequest.set), or the next Flush
-// applies them if no commit follows. It defers nothing and reports false when the file has no
-// unflushed writes: the caller sets them at once. tar sets the times,
-// owner and mode of every file it writes, on the open descriptor, before
-// closing it: three manager round trips become one, made by close. Until
-// then the changes are this client's alone (see WithPending); other
+// applies them if no commit follows. It defers nothing and reports false
+// when the file has no unflushed writes: the caller sets them at once.
+// tar sets the times, owner and mode of every file it writes, on the
+// open descriptor, before closing it: three manager round trips become
+// none. Until then the changes are this client's alone (see Attr); other
 // clients see them after the flush, as they see the data.
 func (f *File) DeferAttr(s SetAttr) bool {
 	if s.Size != nil {
@@ -264,18 +264,11 @@ func (f *File) DeferAttr(s SetAttr) bool {
 	return true
 }
 
-// Unflushed reports whether the file has writes or attribute changes
-// not yet flushed. While it does, this client's view of the file (Attr)
-// is ahead of the manager's.
-func (f *File) Unflushed() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.unflushedLocked() || f.pending != (SetAttr{})
-}
-
-// LocalAttr returns Attr and true while the file is Unflushed and its
-// attributes are otherwise current, so that the caller need not ask the
-// manager; false after StaleAttr, until the next reply refreshes them.
+// LocalAttr returns Attr and true while this client's view of the file
+// is ahead of the manager's (it has writes or attribute changes not yet
+// flushed) and otherwise current, so that the caller need not ask the
+// manager; false otherwise, and after StaleAttr until the next reply
+// refreshes the attributes.
 func (f *File) LocalAttr() (Attr, bool) {
 	f.mu.Lock()
 	ok := !f.stale && (f.unflushedLocked() || f.pending != (SetAttr{}))

@@ -127,14 +127,14 @@ func TestDeferAttr(t *testing.T) {
 	if calls != 0 {
 		t.Fatalf("%d SetAttr calls before the flush, want 0", calls)
 	}
-	if !f.Unflushed() {
-		t.Fatal("Unflushed is false with a write and changes pending")
+	if _, ok := f.LocalAttr(); !ok {
+		t.Fatal("LocalAttr declines with a write and changes pending")
 	}
 	if err := f.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if f.Unflushed() {
-		t.Fatal("Unflushed is true after Flush")
+	if _, ok := f.LocalAttr(); ok {
+		t.Fatal("LocalAttr answers after Flush: the manager is as far")
 	}
 	got, err := c.GetAttr(ctx, a.Ino)
 	if err != nil {

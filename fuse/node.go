@@ -165,15 +165,12 @@ func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *gofuse.AttrO
 			return 0
 		}
 		n.dir.begin()
-	}
-	if !dir {
+	} else if of := n.fs.openFile(n.ino()); of != nil {
 		// A file this mount is writing: its view is ahead of the
 		// manager's until the next flush.
-		if of := n.fs.openFile(n.ino()); of != nil {
-			if a, ok := of.f.LocalAttr(); ok {
-				n.fs.fillAttr(&out.Attr, a)
-				return 0
-			}
+		if a, ok := of.f.LocalAttr(); ok {
+			n.fs.fillAttr(&out.Attr, a)
+			return 0
 		}
 	}
 	a, err := n.fs.c.GetAttr(ctx, n.ino())
