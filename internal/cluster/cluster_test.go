@@ -14,11 +14,15 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/shoalfs/shoal/chunkserver/chunk"
 	"github.com/shoalfs/shoal/chunkserver/diskstore"
 	"github.com/shoalfs/shoal/client"
 	"github.com/shoalfs/shoal/internal/cluster/clustertest"
+	"github.com/shoalfs/shoal/internal/transport"
+	shoalpb "github.com/shoalfs/shoal/proto"
 )
 
 func TestMain(m *testing.M) {
@@ -214,6 +218,14 @@ func TestCorruptReplicaFailsOver(t *testing.T) {
 	flipByte(t, path, diskstore.DataOffset+12345)
 
 	mustEqual(t, "read with a corrupt replica", get(t, c.Client(), "/f"), data)
+	// That read went to the bad replica first if the manager's order
+	// (least full first) did not change since Locate; heartbeats can
+	// change it. Read the bad replica directly too, so that the
+	// chunkserver finds the damage either way (NotFound: it was found,
+	// dropped and deleted already).
+	if err := readReplica(bad.Addr, target.ChunkID, target.Version); status.Code(err) != codes.DataLoss && status.Code(err) != codes.NotFound {
+		t.Fatalf("a read of the damaged replica on %s: %v, want DataLoss", bad.Addr, err)
+	}
 
 	c.WaitFor("the manager to drop the corrupt replica", func(ctx context.Context) (bool, error) {
 		locs, err := cl.Locate(ctx, "/f")
@@ -227,6 +239,30 @@ func TestCorruptReplicaFailsOver(t *testing.T) {
 		}
 		return true, nil
 	})
+}
+
+// readReplica reads a whole replica from one chunkserver, returning the
+// stream's error (nil if the data arrived).
+func readReplica(addr string, id, version uint64) error {
+	conn, err := transport.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), clustertest.WaitTimeout)
+	defer cancel()
+	st, err := shoalpb.NewChunkServerClient(conn).ReadChunk(ctx, &shoalpb.ReadChunkRequest{ChunkId: id, Version: version, Length: chunk.MaxSize})
+	if err != nil {
+		return err
+	}
+	for {
+		if _, err := st.Recv(); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
 }
 
 func flipByte(t *testing.T, path string, off int64) {
