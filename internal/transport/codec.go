@@ -5,11 +5,14 @@ import (
 	_ "google.golang.org/grpc/encoding/proto" // registers the "proto" codec wrapped here
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	shoalpb "github.com/shoalfs/shoal/proto"
 )
 
-// codec is gRPC's proto codec, except that a ReadChunkResponse, the
+// codec is gRPC's proto codec, except that a WriteChunkRequest's data is
+// sent from where it is, not copied (marshalWriteChunkRequest), and a
+// ReadChunkResponse, the
 // message that carries chunk data to readers, is decoded with one copy
 // of its payload instead of three. gRPC hands a received message over
 // as a list of HTTP/2 frame buffers (16 KiB each); its proto codec first
@@ -26,7 +29,33 @@ func newCodec() encoding.CodecV2 {
 
 func (c codec) Name() string { return c.proto.Name() }
 
-func (c codec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marshal(v) }
+func (c codec) Marshal(v any) (mem.BufferSlice, error) {
+	if m, ok := v.(*shoalpb.WriteChunkRequest); ok && len(m.GetData()) >= zeroCopyMin {
+		return marshalWriteChunkRequest(m)
+	}
+	return c.proto.Marshal(v)
+}
+
+// zeroCopyMin is the smallest payload marshalWriteChunkRequest leaves
+// in place; below it a copy costs less than a second buffer.
+const zeroCopyMin = 16 << 10
+
+// marshalWriteChunkRequest encodes m without copying its data: the other
+// fields, then the data field's tag and length, then a buffer that is
+// m.Data itself (a decoder takes fields in any order). The sender must
+// not change m.Data until the message is on the wire, which gRPC may do
+// after Send returns: the client's chunk writer keeps a generation's
+// bytes, unchanged, until the chunk is committed, and a chunkserver
+// forwards the messages it received and drops them.
+func marshalWriteChunkRequest(m *shoalpb.WriteChunkRequest) (mem.BufferSlice, error) {
+	head, err := proto.Marshal(&shoalpb.WriteChunkRequest{Header: m.GetHeader(), Offset: m.GetOffset()})
+	if err != nil {
+		return nil, err
+	}
+	head = protowire.AppendTag(head, 3, protowire.BytesType)
+	head = protowire.AppendVarint(head, uint64(len(m.GetData())))
+	return mem.BufferSlice{mem.SliceBuffer(head), mem.SliceBuffer(m.GetData())}, nil
+}
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if m, ok := v.(*shoalpb.ReadChunkResponse); ok && decodeReadChunkResponse(data, m) {
