@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,7 +29,10 @@ func (f *File) Sync(ctx context.Context) error {
 	if err := f.Flush(ctx); err != nil {
 		return err
 	}
-	if !f.loaded() {
+	f.mu.Lock()
+	needLayout := !f.syncedAll && !f.layoutOK // the whole file is to sync
+	f.mu.Unlock()
+	if needLayout {
 		if _, err := f.fetchLayout(ctx); err != nil {
 			return err
 		}
@@ -36,10 +41,7 @@ func (f *File) Sync(ctx context.Context) error {
 	all := !f.syncedAll
 	chunks := f.unsynced
 	if all {
-		chunks = make([]*chunkLoc, 0, len(f.layout))
-		for _, l := range f.layout {
-			chunks = append(chunks, l)
-		}
+		chunks = slices.Collect(maps.Values(f.layout))
 	}
 	f.unsynced = nil
 	f.mu.Unlock()
@@ -60,13 +62,6 @@ func (f *File) Sync(ctx context.Context) error {
 		f.syncedAll = true
 	}
 	return nil
-}
-
-// loaded reports whether the layout is in memory.
-func (f *File) loaded() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.layoutOK
 }
 
 // SyncMetadata makes every namespace change acknowledged so far durable

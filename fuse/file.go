@@ -82,6 +82,13 @@ func (fs *fileSystem) errno(err error, op string, ino client.Ino, name string) s
 // fillAttr copies a into out. The size of an inode open here is its
 // client.File's, which includes writes not yet committed.
 func (fs *fileSystem) fillAttr(out *gofuse.Attr, a client.Attr) {
+	if a.Mode&syscall.S_IFMT == syscall.S_IFREG {
+		if of := fs.openFile(a.Ino); of != nil {
+			// Unflushed writes and attribute changes count.
+			a = of.f.WithPending(a)
+			a.Size = uint64(of.f.Size())
+		}
+	}
 	out.Ino = uint64(a.Ino)
 	out.Mode = a.Mode
 	out.Nlink = a.Nlink
@@ -89,14 +96,6 @@ func (fs *fileSystem) fillAttr(out *gofuse.Attr, a client.Attr) {
 	out.Gid = a.GID
 	out.Rdev = a.Rdev
 	out.Size = a.Size // for a symlink, its target's length (the manager records it)
-	if a.Mode&syscall.S_IFMT == syscall.S_IFREG {
-		if of := fs.openFile(a.Ino); of != nil {
-			// Unflushed writes and attribute changes count.
-			a = of.f.WithPending(a)
-			out.Mode, out.Uid, out.Gid = a.Mode, a.UID, a.GID
-			out.Size = uint64(of.f.Size())
-		}
-	}
 	out.SetTimes(&a.Atime, &a.Mtime, &a.Ctime)
 }
 
