@@ -3,7 +3,11 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"syscall"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	shoalpb "github.com/shoalfs/shoal/proto"
 )
@@ -155,6 +159,59 @@ func (c *Client) unlink(ctx context.Context, op string, parent Ino, name string,
 		return Removal{}, opErr(op, entryPath(parent, name), err)
 	}
 	return Removal{Ino: Ino(resp.GetIno()), Removed: resp.GetRemoved(), Parent: optAttrFromPB(resp.GetParent())}, nil
+}
+
+// UnlinkEntry is one name for UnlinkBatch to remove.
+type UnlinkEntry struct {
+	Parent   Ino
+	Name     string
+	KeepOpen bool
+}
+
+// MaxUnlinkBatch is the most names one UnlinkBatch call takes.
+const MaxUnlinkBatch = 256
+
+// UnlinkBatch removes several names that are not directories in one
+// manager call (one transaction). Each name succeeds or fails on its own,
+// as Unlink would: errs[i] is ops[i]'s error. A retry after a lost reply
+// finds the names removed then gone: those report success with an empty
+// Removal, as Unlink does. err is for the call as a whole: then nothing
+// is known to have happened to any name.
+func (c *Client) UnlinkBatch(ctx context.Context, ops []UnlinkEntry) (rs []Removal, errs []error, err error) {
+	req := &shoalpb.UnlinkBatchRequest{Unlinks: make([]*shoalpb.UnlinkRequest, len(ops))}
+	for i, op := range ops {
+		req.Unlinks[i] = &shoalpb.UnlinkRequest{Parent: uint64(op.Parent), Name: op.Name, KeepOpen: op.KeepOpen}
+	}
+	var resp *shoalpb.UnlinkBatchResponse
+	amb, err := c.retry(ctx, func(ctx context.Context) (err error) {
+		resp, err = c.mgr.UnlinkBatch(ctx, req)
+		return err
+	})
+	if err == nil && len(resp.GetOutcomes()) != len(ops) {
+		err = eio("unlink batch: %d outcomes for %d names", len(resp.GetOutcomes()), len(ops))
+	}
+	if err != nil {
+		return nil, nil, opErr("unlink", fmt.Sprintf("%d names", len(ops)), err)
+	}
+	rs, errs = make([]Removal, len(ops)), make([]error, len(ops))
+	for i, o := range resp.GetOutcomes() {
+		if ok := o.GetOk(); ok != nil {
+			rs[i] = Removal{Ino: Ino(ok.GetIno()), Removed: ok.GetRemoved(), Parent: optAttrFromPB(ok.GetParent())}
+			continue
+		}
+		st := status.New(codes.Code(o.GetCode()), o.GetMessage())
+		if o.GetReason() != shoalpb.ErrorDetail_UNSPECIFIED {
+			if d, derr := st.WithDetails(&shoalpb.ErrorDetail{Reason: o.GetReason()}); derr == nil {
+				st = d
+			}
+		}
+		e := fromStatus(st.Err())
+		if amb && errors.Is(e, syscall.ENOENT) {
+			continue // removed by an attempt whose reply was lost
+		}
+		errs[i] = opErr("unlink", entryPath(ops[i].Parent, ops[i].Name), e)
+	}
+	return rs, errs, nil
 }
 
 // Rename moves oldName in oldParent to newName in newParent, replacing

@@ -11,6 +11,7 @@ package metadata
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -413,52 +414,113 @@ func (m *Manager) Unlink(ctx context.Context, parent Ino, name string, dir, keep
 	var rm removal
 	err := m.st.update(ctx, func(t tx) error {
 		rm.reset()
-		r = UnlinkResult{}
-		p, err := dirInode(t, parent, "unlink")
-		if err != nil {
-			return err
-		}
-		e, ok, err := t.dirent(parent, name)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return notFound("metadata: unlink %q in %d", name, parent)
-		}
-		a, err := t.inode(e.Ino)
-		if err != nil {
-			return err
-		}
-		now := m.now().UnixNano()
-		switch {
-		case dir && !a.IsDir():
-			return fmt.Errorf("metadata: rmdir %q in %d: %w", name, parent, ErrNotDir)
-		case !dir && a.IsDir():
-			return fmt.Errorf("metadata: unlink %q in %d: %w", name, parent, ErrIsDir)
-		case dir:
-			if err := removeDir(t, &p, a, &rm); err != nil {
-				return fmt.Errorf("metadata: rmdir %q in %d: %w", name, parent, err)
-			}
-			r.Removed = true
-			if err := t.putInode(p); err != nil {
-				return err
-			}
-		default:
-			if r.Removed, err = dropLink(t, a, keepOpen, now, &rm); err != nil {
-				return err
-			}
-		}
-		if err := t.del(direntKey(parent, name)); err != nil {
-			return err
-		}
-		r.Ino, r.Parent = e.Ino, touched(p, now)
-		return t.touchDir(parent, now)
+		var err error
+		r, err = unlinkIn(t, parent, name, dir, keepOpen, m.now().UnixNano(), &rm)
+		return err
 	})
 	if err != nil {
 		return UnlinkResult{}, err
 	}
 	m.apply(rm)
 	return r, nil
+}
+
+// UnlinkOp is one name for UnlinkFiles to remove.
+type UnlinkOp struct {
+	Parent   Ino
+	Name     string
+	KeepOpen bool
+}
+
+// MaxUnlinkBatch is the most names one UnlinkFiles call removes.
+const MaxUnlinkBatch = 256
+
+// UnlinkFiles removes several names that are not directories, as Unlink
+// without dir would, in one transaction: one commit for them all. Each
+// name succeeds or fails on its own: errs[i] is the domain error Unlink
+// would have returned for ops[i] (nothing of that name changes), and
+// results[i] is its result otherwise. Each result's Parent is the
+// directory as it was right after that name went, so the last one for a
+// directory describes it after the call. The returned error is for the
+// call as a whole (storage, too many names); then nothing changed.
+func (m *Manager) UnlinkFiles(ctx context.Context, ops []UnlinkOp) (results []UnlinkResult, errs []error, err error) {
+	if len(ops) > MaxUnlinkBatch {
+		return nil, nil, fmt.Errorf("metadata: unlink %d names at once, at most %d: %w", len(ops), MaxUnlinkBatch, ErrInvalid)
+	}
+	results, errs = make([]UnlinkResult, len(ops)), make([]error, len(ops))
+	var rm removal
+	err = m.st.update(ctx, func(t tx) error {
+		rm.reset()
+		now := m.now().UnixNano()
+		for i, op := range ops {
+			results[i], errs[i] = UnlinkResult{}, validateName(op.Name)
+			if errs[i] != nil {
+				continue
+			}
+			r, err := unlinkIn(t, op.Parent, op.Name, false, op.KeepOpen, now, &rm)
+			var de *domainError
+			switch {
+			case errors.As(err, &de):
+				// unlinkIn checks everything before it writes, so a
+				// refused name left nothing behind in t.
+				errs[i] = err
+			case err != nil:
+				return err
+			default:
+				results[i] = r
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	m.apply(rm)
+	return results, errs, nil
+}
+
+// unlinkIn is Unlink inside transaction t. Every domain error it returns
+// comes before its first write.
+func unlinkIn(t tx, parent Ino, name string, dir, keepOpen bool, now int64, rm *removal) (UnlinkResult, error) {
+	var r UnlinkResult
+	p, err := dirInode(t, parent, "unlink")
+	if err != nil {
+		return r, err
+	}
+	e, ok, err := t.dirent(parent, name)
+	if err != nil {
+		return r, err
+	}
+	if !ok {
+		return r, notFound("metadata: unlink %q in %d", name, parent)
+	}
+	a, err := t.inode(e.Ino)
+	if err != nil {
+		return r, err
+	}
+	switch {
+	case dir && !a.IsDir():
+		return r, fmt.Errorf("metadata: rmdir %q in %d: %w", name, parent, ErrNotDir)
+	case !dir && a.IsDir():
+		return r, fmt.Errorf("metadata: unlink %q in %d: %w", name, parent, ErrIsDir)
+	case dir:
+		if err := removeDir(t, &p, a, rm); err != nil {
+			return r, fmt.Errorf("metadata: rmdir %q in %d: %w", name, parent, err)
+		}
+		r.Removed = true
+		if err := t.putInode(p); err != nil {
+			return r, err
+		}
+	default:
+		if r.Removed, err = dropLink(t, a, keepOpen, now, rm); err != nil {
+			return r, err
+		}
+	}
+	if err := t.del(direntKey(parent, name)); err != nil {
+		return r, err
+	}
+	r.Ino, r.Parent = e.Ino, touched(p, now)
+	return r, t.touchDir(parent, now)
 }
 
 // ReleaseInode drops an inode kept by keepOpen once nothing links to it.

@@ -560,3 +560,77 @@ func TestPurgeOrphans(t *testing.T) {
 	}
 	mustAttr(t, m, g.Ino)
 }
+
+// TestUnlinkFiles removes a batch of names in one call: each succeeds or
+// fails on its own, a refused name is left as it was, the last result for
+// a directory describes it after the call, and the removed files' chunks
+// become garbage.
+func TestUnlinkFiles(t *testing.T) {
+	ctx := context.Background()
+	m, clk := newManager(t)
+	nodes := registerNodes(t, m, 3, 3)
+	d := mustCreate(t, m, RootIno, "d", ModeDir|0o755)
+	sub := mustCreate(t, m, d.Ino, "sub", ModeDir|0o755)
+	a := mustCreate(t, m, d.Ino, "a", 0o644)
+	b := mustCreate(t, m, d.Ino, "b", 0o644)
+	c := mustCreate(t, m, RootIno, "c", 0o644)
+	al := writeChunk(t, m, a.Ino, 0, 100)
+	if _, _, err := m.Link(ctx, b.Ino, RootIno, "b2"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+
+	ops := []UnlinkOp{
+		{Parent: d.Ino, Name: "a"},
+		{Parent: d.Ino, Name: "sub"},  // a directory
+		{Parent: d.Ino, Name: "nope"}, // missing
+		{Parent: d.Ino, Name: ".."},   // bad name
+		{Parent: d.Ino, Name: "b"},    // still linked as b2
+		{Parent: RootIno, Name: "c"},
+		{Parent: d.Ino, Name: "a"}, // gone by now
+	}
+	rs, errs, err := m.UnlinkFiles(ctx, ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErrs := []error{nil, ErrIsDir, ErrNotFound, ErrInvalid, nil, nil, ErrNotFound}
+	for i, want := range wantErrs {
+		wantErr(t, fmt.Sprintf("op %d (%q)", i, ops[i].Name), errs[i], want)
+	}
+	if rs[0].Ino != a.Ino || !rs[0].Removed || rs[4].Ino != b.Ino || rs[4].Removed || rs[5].Ino != c.Ino || !rs[5].Removed {
+		t.Fatalf("results %+v", rs)
+	}
+	if got := mustAttr(t, m, d.Ino); rs[4].Parent != got {
+		t.Fatalf("last result for d has parent %+v, GetAttr %+v", rs[4].Parent, got)
+	}
+	if got := mustAttr(t, m, RootIno); rs[5].Parent != got {
+		t.Fatalf("result for root has parent %+v, GetAttr %+v", rs[5].Parent, got)
+	}
+	if got := mustAttr(t, m, sub.Ino); !got.IsDir() {
+		t.Fatalf("refused directory changed: %+v", got)
+	}
+	if got := mustAttr(t, m, b.Ino); got.Nlink != 1 {
+		t.Fatalf("b nlink %d after one of its two names went", got.Nlink)
+	}
+	for _, name := range []string{"a", "b"} {
+		if _, err := m.Lookup(ctx, d.Ino, name); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("lookup %q after the batch: %v", name, err)
+		}
+	}
+	if _, err := m.Lookup(ctx, d.Ino, "sub"); err != nil {
+		t.Fatalf("lookup sub after the batch: %v", err)
+	}
+	for id, r := range heartbeatAll(t, m, nodes) {
+		if got, want := strings.Join(deletesOf(r), ","), fmt.Sprintf("%d@%d", al.Chunk, al.Version); got != want {
+			t.Fatalf("node %s deletes %q, want %q", id, got, want)
+		}
+	}
+
+	big := make([]UnlinkOp, MaxUnlinkBatch+1)
+	for i := range big {
+		big[i] = UnlinkOp{Parent: d.Ino, Name: "x"}
+	}
+	if _, _, err := m.UnlinkFiles(ctx, big); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("UnlinkFiles of %d names: %v, want ErrInvalid", len(big), err)
+	}
+}

@@ -192,6 +192,39 @@ func (s *service) Unlink(ctx context.Context, req *shoalpb.UnlinkRequest) (*shoa
 	return &shoalpb.UnlinkResponse{Ino: uint64(r.Ino), Removed: r.Removed, Parent: attrToPB(r.Parent)}, nil
 }
 
+func (s *service) UnlinkBatch(ctx context.Context, req *shoalpb.UnlinkBatchRequest) (*shoalpb.UnlinkBatchResponse, error) {
+	ops := make([]UnlinkOp, len(req.GetUnlinks()))
+	for i, u := range req.GetUnlinks() {
+		if err := checkIno("unlink", u.GetParent()); err != nil {
+			return nil, s.toStatus(err)
+		}
+		if u.GetDir() {
+			return nil, s.toStatus(invalid("unlink batch: entry %d is an rmdir", i))
+		}
+		ops[i] = UnlinkOp{Parent: Ino(u.GetParent()), Name: u.GetName(), KeepOpen: u.GetKeepOpen()}
+	}
+	rs, errs, err := s.m.UnlinkFiles(ctx, ops)
+	if err != nil {
+		return nil, s.toStatus(err)
+	}
+	resp := &shoalpb.UnlinkBatchResponse{Outcomes: make([]*shoalpb.UnlinkOutcome, len(ops))}
+	for i, r := range rs {
+		if errs[i] == nil {
+			resp.Outcomes[i] = &shoalpb.UnlinkOutcome{Ok: &shoalpb.UnlinkResponse{Ino: uint64(r.Ino), Removed: r.Removed, Parent: attrToPB(r.Parent)}}
+			continue
+		}
+		st := status.Convert(s.toStatus(errs[i]))
+		o := &shoalpb.UnlinkOutcome{Code: uint32(st.Code()), Message: st.Message()}
+		for _, d := range st.Details() {
+			if ed, ok := d.(*shoalpb.ErrorDetail); ok {
+				o.Reason = ed.GetReason()
+			}
+		}
+		resp.Outcomes[i] = o
+	}
+	return resp, nil
+}
+
 func (s *service) Rename(ctx context.Context, req *shoalpb.RenameRequest) (*shoalpb.RenameResponse, error) {
 	if req.GetOldParent() == 0 || req.GetNewParent() == 0 {
 		return nil, s.toStatus(invalid("rename: inode 0"))

@@ -1104,6 +1104,169 @@ func (x *UnlinkResponse) GetParent() *Attr {
 	return nil
 }
 
+// UnlinkBatch removes several names that are not directories (dir must
+// be false) in one manager transaction; at most 256. Each succeeds or
+// fails on its own, as the same Unlink would have.
+type UnlinkBatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Unlinks       []*UnlinkRequest       `protobuf:"bytes,1,rep,name=unlinks,proto3" json:"unlinks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlinkBatchRequest) Reset() {
+	*x = UnlinkBatchRequest{}
+	mi := &file_shoal_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlinkBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlinkBatchRequest) ProtoMessage() {}
+
+func (x *UnlinkBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlinkBatchRequest.ProtoReflect.Descriptor instead.
+func (*UnlinkBatchRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *UnlinkBatchRequest) GetUnlinks() []*UnlinkRequest {
+	if x != nil {
+		return x.Unlinks
+	}
+	return nil
+}
+
+type UnlinkBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per request entry, in order.
+	Outcomes      []*UnlinkOutcome `protobuf:"bytes,1,rep,name=outcomes,proto3" json:"outcomes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlinkBatchResponse) Reset() {
+	*x = UnlinkBatchResponse{}
+	mi := &file_shoal_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlinkBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlinkBatchResponse) ProtoMessage() {}
+
+func (x *UnlinkBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlinkBatchResponse.ProtoReflect.Descriptor instead.
+func (*UnlinkBatchResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *UnlinkBatchResponse) GetOutcomes() []*UnlinkOutcome {
+	if x != nil {
+		return x.Outcomes
+	}
+	return nil
+}
+
+type UnlinkOutcome struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Set if the name was removed. Its parent is the directory right
+	// after this name went.
+	Ok *UnlinkResponse `protobuf:"bytes,1,opt,name=ok,proto3" json:"ok,omitempty"`
+	// Otherwise the status Unlink would have failed with.
+	Code          uint32             `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string             `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	Reason        ErrorDetail_Reason `protobuf:"varint,4,opt,name=reason,proto3,enum=shoal.ErrorDetail_Reason" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlinkOutcome) Reset() {
+	*x = UnlinkOutcome{}
+	mi := &file_shoal_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlinkOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlinkOutcome) ProtoMessage() {}
+
+func (x *UnlinkOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlinkOutcome.ProtoReflect.Descriptor instead.
+func (*UnlinkOutcome) Descriptor() ([]byte, []int) {
+	return file_shoal_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *UnlinkOutcome) GetOk() *UnlinkResponse {
+	if x != nil {
+		return x.Ok
+	}
+	return nil
+}
+
+func (x *UnlinkOutcome) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *UnlinkOutcome) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *UnlinkOutcome) GetReason() ErrorDetail_Reason {
+	if x != nil {
+		return x.Reason
+	}
+	return ErrorDetail_UNSPECIFIED
+}
+
 type RenameRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	OldParent uint64                 `protobuf:"varint,1,opt,name=old_parent,json=oldParent,proto3" json:"old_parent,omitempty"`
@@ -1120,7 +1283,7 @@ type RenameRequest struct {
 
 func (x *RenameRequest) Reset() {
 	*x = RenameRequest{}
-	mi := &file_shoal_proto_msgTypes[14]
+	mi := &file_shoal_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1295,7 @@ func (x *RenameRequest) String() string {
 func (*RenameRequest) ProtoMessage() {}
 
 func (x *RenameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[14]
+	mi := &file_shoal_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1308,7 @@ func (x *RenameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameRequest.ProtoReflect.Descriptor instead.
 func (*RenameRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{14}
+	return file_shoal_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RenameRequest) GetOldParent() uint64 {
@@ -1205,7 +1368,7 @@ type RenameResponse struct {
 
 func (x *RenameResponse) Reset() {
 	*x = RenameResponse{}
-	mi := &file_shoal_proto_msgTypes[15]
+	mi := &file_shoal_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1217,7 +1380,7 @@ func (x *RenameResponse) String() string {
 func (*RenameResponse) ProtoMessage() {}
 
 func (x *RenameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[15]
+	mi := &file_shoal_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1230,7 +1393,7 @@ func (x *RenameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameResponse.ProtoReflect.Descriptor instead.
 func (*RenameResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{15}
+	return file_shoal_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RenameResponse) GetReplacedIno() uint64 {
@@ -1272,7 +1435,7 @@ type ReleaseInodeRequest struct {
 
 func (x *ReleaseInodeRequest) Reset() {
 	*x = ReleaseInodeRequest{}
-	mi := &file_shoal_proto_msgTypes[16]
+	mi := &file_shoal_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1284,7 +1447,7 @@ func (x *ReleaseInodeRequest) String() string {
 func (*ReleaseInodeRequest) ProtoMessage() {}
 
 func (x *ReleaseInodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[16]
+	mi := &file_shoal_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1297,7 +1460,7 @@ func (x *ReleaseInodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseInodeRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseInodeRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{16}
+	return file_shoal_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReleaseInodeRequest) GetIno() uint64 {
@@ -1315,7 +1478,7 @@ type ReleaseInodeResponse struct {
 
 func (x *ReleaseInodeResponse) Reset() {
 	*x = ReleaseInodeResponse{}
-	mi := &file_shoal_proto_msgTypes[17]
+	mi := &file_shoal_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1327,7 +1490,7 @@ func (x *ReleaseInodeResponse) String() string {
 func (*ReleaseInodeResponse) ProtoMessage() {}
 
 func (x *ReleaseInodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[17]
+	mi := &file_shoal_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1340,7 +1503,7 @@ func (x *ReleaseInodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseInodeResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseInodeResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{17}
+	return file_shoal_proto_rawDescGZIP(), []int{20}
 }
 
 type DirEntry struct {
@@ -1356,7 +1519,7 @@ type DirEntry struct {
 
 func (x *DirEntry) Reset() {
 	*x = DirEntry{}
-	mi := &file_shoal_proto_msgTypes[18]
+	mi := &file_shoal_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1368,7 +1531,7 @@ func (x *DirEntry) String() string {
 func (*DirEntry) ProtoMessage() {}
 
 func (x *DirEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[18]
+	mi := &file_shoal_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1381,7 +1544,7 @@ func (x *DirEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirEntry.ProtoReflect.Descriptor instead.
 func (*DirEntry) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{18}
+	return file_shoal_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DirEntry) GetName() string {
@@ -1427,7 +1590,7 @@ type ReadDirRequest struct {
 
 func (x *ReadDirRequest) Reset() {
 	*x = ReadDirRequest{}
-	mi := &file_shoal_proto_msgTypes[19]
+	mi := &file_shoal_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1439,7 +1602,7 @@ func (x *ReadDirRequest) String() string {
 func (*ReadDirRequest) ProtoMessage() {}
 
 func (x *ReadDirRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[19]
+	mi := &file_shoal_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1452,7 +1615,7 @@ func (x *ReadDirRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadDirRequest.ProtoReflect.Descriptor instead.
 func (*ReadDirRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{19}
+	return file_shoal_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReadDirRequest) GetIno() uint64 {
@@ -1493,7 +1656,7 @@ type ReadDirResponse struct {
 
 func (x *ReadDirResponse) Reset() {
 	*x = ReadDirResponse{}
-	mi := &file_shoal_proto_msgTypes[20]
+	mi := &file_shoal_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1668,7 @@ func (x *ReadDirResponse) String() string {
 func (*ReadDirResponse) ProtoMessage() {}
 
 func (x *ReadDirResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[20]
+	mi := &file_shoal_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1681,7 @@ func (x *ReadDirResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadDirResponse.ProtoReflect.Descriptor instead.
 func (*ReadDirResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{20}
+	return file_shoal_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReadDirResponse) GetEntries() []*DirEntry {
@@ -1543,7 +1706,7 @@ type StatFSRequest struct {
 
 func (x *StatFSRequest) Reset() {
 	*x = StatFSRequest{}
-	mi := &file_shoal_proto_msgTypes[21]
+	mi := &file_shoal_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1555,7 +1718,7 @@ func (x *StatFSRequest) String() string {
 func (*StatFSRequest) ProtoMessage() {}
 
 func (x *StatFSRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[21]
+	mi := &file_shoal_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1568,7 +1731,7 @@ func (x *StatFSRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatFSRequest.ProtoReflect.Descriptor instead.
 func (*StatFSRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{21}
+	return file_shoal_proto_rawDescGZIP(), []int{24}
 }
 
 type StatFSResponse struct {
@@ -1585,7 +1748,7 @@ type StatFSResponse struct {
 
 func (x *StatFSResponse) Reset() {
 	*x = StatFSResponse{}
-	mi := &file_shoal_proto_msgTypes[22]
+	mi := &file_shoal_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1597,7 +1760,7 @@ func (x *StatFSResponse) String() string {
 func (*StatFSResponse) ProtoMessage() {}
 
 func (x *StatFSResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[22]
+	mi := &file_shoal_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1610,7 +1773,7 @@ func (x *StatFSResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatFSResponse.ProtoReflect.Descriptor instead.
 func (*StatFSResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{22}
+	return file_shoal_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *StatFSResponse) GetCapacityBytes() uint64 {
@@ -1666,7 +1829,7 @@ type Location struct {
 
 func (x *Location) Reset() {
 	*x = Location{}
-	mi := &file_shoal_proto_msgTypes[23]
+	mi := &file_shoal_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1678,7 +1841,7 @@ func (x *Location) String() string {
 func (*Location) ProtoMessage() {}
 
 func (x *Location) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[23]
+	mi := &file_shoal_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1691,7 +1854,7 @@ func (x *Location) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Location.ProtoReflect.Descriptor instead.
 func (*Location) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{23}
+	return file_shoal_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Location) GetNodeId() string {
@@ -1723,7 +1886,7 @@ type ChunkLayout struct {
 
 func (x *ChunkLayout) Reset() {
 	*x = ChunkLayout{}
-	mi := &file_shoal_proto_msgTypes[24]
+	mi := &file_shoal_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1735,7 +1898,7 @@ func (x *ChunkLayout) String() string {
 func (*ChunkLayout) ProtoMessage() {}
 
 func (x *ChunkLayout) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[24]
+	mi := &file_shoal_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1748,7 +1911,7 @@ func (x *ChunkLayout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkLayout.ProtoReflect.Descriptor instead.
 func (*ChunkLayout) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{24}
+	return file_shoal_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ChunkLayout) GetIndex() uint64 {
@@ -1805,7 +1968,7 @@ type GetLayoutRequest struct {
 
 func (x *GetLayoutRequest) Reset() {
 	*x = GetLayoutRequest{}
-	mi := &file_shoal_proto_msgTypes[25]
+	mi := &file_shoal_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1817,7 +1980,7 @@ func (x *GetLayoutRequest) String() string {
 func (*GetLayoutRequest) ProtoMessage() {}
 
 func (x *GetLayoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[25]
+	mi := &file_shoal_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1830,7 +1993,7 @@ func (x *GetLayoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLayoutRequest.ProtoReflect.Descriptor instead.
 func (*GetLayoutRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{25}
+	return file_shoal_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetLayoutRequest) GetIno() uint64 {
@@ -1864,7 +2027,7 @@ type GetLayoutResponse struct {
 
 func (x *GetLayoutResponse) Reset() {
 	*x = GetLayoutResponse{}
-	mi := &file_shoal_proto_msgTypes[26]
+	mi := &file_shoal_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1876,7 +2039,7 @@ func (x *GetLayoutResponse) String() string {
 func (*GetLayoutResponse) ProtoMessage() {}
 
 func (x *GetLayoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[26]
+	mi := &file_shoal_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1889,7 +2052,7 @@ func (x *GetLayoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLayoutResponse.ProtoReflect.Descriptor instead.
 func (*GetLayoutResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{26}
+	return file_shoal_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetLayoutResponse) GetAttr() *Attr {
@@ -1923,7 +2086,7 @@ type AllocateChunkRequest struct {
 
 func (x *AllocateChunkRequest) Reset() {
 	*x = AllocateChunkRequest{}
-	mi := &file_shoal_proto_msgTypes[27]
+	mi := &file_shoal_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1935,7 +2098,7 @@ func (x *AllocateChunkRequest) String() string {
 func (*AllocateChunkRequest) ProtoMessage() {}
 
 func (x *AllocateChunkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[27]
+	mi := &file_shoal_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1948,7 +2111,7 @@ func (x *AllocateChunkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateChunkRequest.ProtoReflect.Descriptor instead.
 func (*AllocateChunkRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{27}
+	return file_shoal_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AllocateChunkRequest) GetIno() uint64 {
@@ -1986,7 +2149,7 @@ type AllocateChunkResponse struct {
 
 func (x *AllocateChunkResponse) Reset() {
 	*x = AllocateChunkResponse{}
-	mi := &file_shoal_proto_msgTypes[28]
+	mi := &file_shoal_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1998,7 +2161,7 @@ func (x *AllocateChunkResponse) String() string {
 func (*AllocateChunkResponse) ProtoMessage() {}
 
 func (x *AllocateChunkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[28]
+	mi := &file_shoal_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2011,7 +2174,7 @@ func (x *AllocateChunkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateChunkResponse.ProtoReflect.Descriptor instead.
 func (*AllocateChunkResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{28}
+	return file_shoal_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AllocateChunkResponse) GetChunkId() uint64 {
@@ -2071,7 +2234,7 @@ type ChunkCommit struct {
 
 func (x *ChunkCommit) Reset() {
 	*x = ChunkCommit{}
-	mi := &file_shoal_proto_msgTypes[29]
+	mi := &file_shoal_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2083,7 +2246,7 @@ func (x *ChunkCommit) String() string {
 func (*ChunkCommit) ProtoMessage() {}
 
 func (x *ChunkCommit) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[29]
+	mi := &file_shoal_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2096,7 +2259,7 @@ func (x *ChunkCommit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkCommit.ProtoReflect.Descriptor instead.
 func (*ChunkCommit) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{29}
+	return file_shoal_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ChunkCommit) GetIndex() uint64 {
@@ -2160,7 +2323,7 @@ type CommitChunksRequest struct {
 
 func (x *CommitChunksRequest) Reset() {
 	*x = CommitChunksRequest{}
-	mi := &file_shoal_proto_msgTypes[30]
+	mi := &file_shoal_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2172,7 +2335,7 @@ func (x *CommitChunksRequest) String() string {
 func (*CommitChunksRequest) ProtoMessage() {}
 
 func (x *CommitChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[30]
+	mi := &file_shoal_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2185,7 +2348,7 @@ func (x *CommitChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitChunksRequest.ProtoReflect.Descriptor instead.
 func (*CommitChunksRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{30}
+	return file_shoal_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CommitChunksRequest) GetIno() uint64 {
@@ -2235,7 +2398,7 @@ type SyncRequest struct {
 
 func (x *SyncRequest) Reset() {
 	*x = SyncRequest{}
-	mi := &file_shoal_proto_msgTypes[31]
+	mi := &file_shoal_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2247,7 +2410,7 @@ func (x *SyncRequest) String() string {
 func (*SyncRequest) ProtoMessage() {}
 
 func (x *SyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[31]
+	mi := &file_shoal_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2260,7 +2423,7 @@ func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
 func (*SyncRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{31}
+	return file_shoal_proto_rawDescGZIP(), []int{34}
 }
 
 type SyncResponse struct {
@@ -2271,7 +2434,7 @@ type SyncResponse struct {
 
 func (x *SyncResponse) Reset() {
 	*x = SyncResponse{}
-	mi := &file_shoal_proto_msgTypes[32]
+	mi := &file_shoal_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2283,7 +2446,7 @@ func (x *SyncResponse) String() string {
 func (*SyncResponse) ProtoMessage() {}
 
 func (x *SyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[32]
+	mi := &file_shoal_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2296,7 +2459,7 @@ func (x *SyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
 func (*SyncResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{32}
+	return file_shoal_proto_rawDescGZIP(), []int{35}
 }
 
 type CommitChunksResponse struct {
@@ -2308,7 +2471,7 @@ type CommitChunksResponse struct {
 
 func (x *CommitChunksResponse) Reset() {
 	*x = CommitChunksResponse{}
-	mi := &file_shoal_proto_msgTypes[33]
+	mi := &file_shoal_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2320,7 +2483,7 @@ func (x *CommitChunksResponse) String() string {
 func (*CommitChunksResponse) ProtoMessage() {}
 
 func (x *CommitChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[33]
+	mi := &file_shoal_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2333,7 +2496,7 @@ func (x *CommitChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitChunksResponse.ProtoReflect.Descriptor instead.
 func (*CommitChunksResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{33}
+	return file_shoal_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CommitChunksResponse) GetAttr() *Attr {
@@ -2356,7 +2519,7 @@ type ReportBadReplicaRequest struct {
 
 func (x *ReportBadReplicaRequest) Reset() {
 	*x = ReportBadReplicaRequest{}
-	mi := &file_shoal_proto_msgTypes[34]
+	mi := &file_shoal_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2368,7 +2531,7 @@ func (x *ReportBadReplicaRequest) String() string {
 func (*ReportBadReplicaRequest) ProtoMessage() {}
 
 func (x *ReportBadReplicaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[34]
+	mi := &file_shoal_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2381,7 +2544,7 @@ func (x *ReportBadReplicaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportBadReplicaRequest.ProtoReflect.Descriptor instead.
 func (*ReportBadReplicaRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{34}
+	return file_shoal_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ReportBadReplicaRequest) GetChunkId() uint64 {
@@ -2420,7 +2583,7 @@ type ReportBadReplicaResponse struct {
 
 func (x *ReportBadReplicaResponse) Reset() {
 	*x = ReportBadReplicaResponse{}
-	mi := &file_shoal_proto_msgTypes[35]
+	mi := &file_shoal_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2432,7 +2595,7 @@ func (x *ReportBadReplicaResponse) String() string {
 func (*ReportBadReplicaResponse) ProtoMessage() {}
 
 func (x *ReportBadReplicaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[35]
+	mi := &file_shoal_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2445,7 +2608,7 @@ func (x *ReportBadReplicaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportBadReplicaResponse.ProtoReflect.Descriptor instead.
 func (*ReportBadReplicaResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{35}
+	return file_shoal_proto_rawDescGZIP(), []int{38}
 }
 
 type ChunkReport struct {
@@ -2460,7 +2623,7 @@ type ChunkReport struct {
 
 func (x *ChunkReport) Reset() {
 	*x = ChunkReport{}
-	mi := &file_shoal_proto_msgTypes[36]
+	mi := &file_shoal_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2472,7 +2635,7 @@ func (x *ChunkReport) String() string {
 func (*ChunkReport) ProtoMessage() {}
 
 func (x *ChunkReport) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[36]
+	mi := &file_shoal_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2485,7 +2648,7 @@ func (x *ChunkReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkReport.ProtoReflect.Descriptor instead.
 func (*ChunkReport) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{36}
+	return file_shoal_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ChunkReport) GetChunkId() uint64 {
@@ -2532,7 +2695,7 @@ type RegisterRequest struct {
 
 func (x *RegisterRequest) Reset() {
 	*x = RegisterRequest{}
-	mi := &file_shoal_proto_msgTypes[37]
+	mi := &file_shoal_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2544,7 +2707,7 @@ func (x *RegisterRequest) String() string {
 func (*RegisterRequest) ProtoMessage() {}
 
 func (x *RegisterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[37]
+	mi := &file_shoal_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2557,7 +2720,7 @@ func (x *RegisterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterRequest.ProtoReflect.Descriptor instead.
 func (*RegisterRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{37}
+	return file_shoal_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RegisterRequest) GetNodeId() string {
@@ -2612,7 +2775,7 @@ type RegisterResponse struct {
 
 func (x *RegisterResponse) Reset() {
 	*x = RegisterResponse{}
-	mi := &file_shoal_proto_msgTypes[38]
+	mi := &file_shoal_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2624,7 +2787,7 @@ func (x *RegisterResponse) String() string {
 func (*RegisterResponse) ProtoMessage() {}
 
 func (x *RegisterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[38]
+	mi := &file_shoal_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2637,7 +2800,7 @@ func (x *RegisterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterResponse.ProtoReflect.Descriptor instead.
 func (*RegisterResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{38}
+	return file_shoal_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RegisterResponse) GetNodeId() string {
@@ -2670,7 +2833,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_shoal_proto_msgTypes[39]
+	mi := &file_shoal_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2682,7 +2845,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[39]
+	mi := &file_shoal_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2695,7 +2858,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{39}
+	return file_shoal_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *HeartbeatRequest) GetNodeId() string {
@@ -2753,7 +2916,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_shoal_proto_msgTypes[40]
+	mi := &file_shoal_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2765,7 +2928,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[40]
+	mi := &file_shoal_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2778,7 +2941,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{40}
+	return file_shoal_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *HeartbeatResponse) GetReregister() bool {
@@ -2811,7 +2974,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_shoal_proto_msgTypes[41]
+	mi := &file_shoal_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2823,7 +2986,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[41]
+	mi := &file_shoal_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2836,7 +2999,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{41}
+	return file_shoal_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *NodeStatus) GetId() string {
@@ -2909,7 +3072,7 @@ type HealerStatus struct {
 
 func (x *HealerStatus) Reset() {
 	*x = HealerStatus{}
-	mi := &file_shoal_proto_msgTypes[42]
+	mi := &file_shoal_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2921,7 +3084,7 @@ func (x *HealerStatus) String() string {
 func (*HealerStatus) ProtoMessage() {}
 
 func (x *HealerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[42]
+	mi := &file_shoal_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2934,7 +3097,7 @@ func (x *HealerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealerStatus.ProtoReflect.Descriptor instead.
 func (*HealerStatus) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{42}
+	return file_shoal_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *HealerStatus) GetQueued() uint64 {
@@ -2987,7 +3150,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_shoal_proto_msgTypes[43]
+	mi := &file_shoal_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2999,7 +3162,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[43]
+	mi := &file_shoal_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3012,7 +3175,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{43}
+	return file_shoal_proto_rawDescGZIP(), []int{46}
 }
 
 type StatusResponse struct {
@@ -3032,7 +3195,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_shoal_proto_msgTypes[44]
+	mi := &file_shoal_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3044,7 +3207,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[44]
+	mi := &file_shoal_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3057,7 +3220,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{44}
+	return file_shoal_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *StatusResponse) GetNodes() []*NodeStatus {
@@ -3135,7 +3298,7 @@ type FsckRequest struct {
 
 func (x *FsckRequest) Reset() {
 	*x = FsckRequest{}
-	mi := &file_shoal_proto_msgTypes[45]
+	mi := &file_shoal_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3147,7 +3310,7 @@ func (x *FsckRequest) String() string {
 func (*FsckRequest) ProtoMessage() {}
 
 func (x *FsckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[45]
+	mi := &file_shoal_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3160,7 +3323,7 @@ func (x *FsckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsckRequest.ProtoReflect.Descriptor instead.
 func (*FsckRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{45}
+	return file_shoal_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *FsckRequest) GetIno() uint64 {
@@ -3191,7 +3354,7 @@ type FsckProblem struct {
 
 func (x *FsckProblem) Reset() {
 	*x = FsckProblem{}
-	mi := &file_shoal_proto_msgTypes[46]
+	mi := &file_shoal_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3203,7 +3366,7 @@ func (x *FsckProblem) String() string {
 func (*FsckProblem) ProtoMessage() {}
 
 func (x *FsckProblem) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[46]
+	mi := &file_shoal_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3216,7 +3379,7 @@ func (x *FsckProblem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsckProblem.ProtoReflect.Descriptor instead.
 func (*FsckProblem) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{46}
+	return file_shoal_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *FsckProblem) GetPath() string {
@@ -3277,7 +3440,7 @@ type FsckResponse struct {
 
 func (x *FsckResponse) Reset() {
 	*x = FsckResponse{}
-	mi := &file_shoal_proto_msgTypes[47]
+	mi := &file_shoal_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3289,7 +3452,7 @@ func (x *FsckResponse) String() string {
 func (*FsckResponse) ProtoMessage() {}
 
 func (x *FsckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[47]
+	mi := &file_shoal_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3302,7 +3465,7 @@ func (x *FsckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsckResponse.ProtoReflect.Descriptor instead.
 func (*FsckResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{47}
+	return file_shoal_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *FsckResponse) GetFiles() uint64 {
@@ -3370,7 +3533,7 @@ type DecommissionRequest struct {
 
 func (x *DecommissionRequest) Reset() {
 	*x = DecommissionRequest{}
-	mi := &file_shoal_proto_msgTypes[48]
+	mi := &file_shoal_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3382,7 +3545,7 @@ func (x *DecommissionRequest) String() string {
 func (*DecommissionRequest) ProtoMessage() {}
 
 func (x *DecommissionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[48]
+	mi := &file_shoal_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3395,7 +3558,7 @@ func (x *DecommissionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecommissionRequest.ProtoReflect.Descriptor instead.
 func (*DecommissionRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{48}
+	return file_shoal_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *DecommissionRequest) GetNode() string {
@@ -3413,7 +3576,7 @@ type DecommissionResponse struct {
 
 func (x *DecommissionResponse) Reset() {
 	*x = DecommissionResponse{}
-	mi := &file_shoal_proto_msgTypes[49]
+	mi := &file_shoal_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3425,7 +3588,7 @@ func (x *DecommissionResponse) String() string {
 func (*DecommissionResponse) ProtoMessage() {}
 
 func (x *DecommissionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[49]
+	mi := &file_shoal_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3438,7 +3601,7 @@ func (x *DecommissionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecommissionResponse.ProtoReflect.Descriptor instead.
 func (*DecommissionResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{49}
+	return file_shoal_proto_rawDescGZIP(), []int{52}
 }
 
 // WriteChunk streams one replica version down the replica chain. The first
@@ -3464,7 +3627,7 @@ type WriteChunkHeader struct {
 
 func (x *WriteChunkHeader) Reset() {
 	*x = WriteChunkHeader{}
-	mi := &file_shoal_proto_msgTypes[50]
+	mi := &file_shoal_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3476,7 +3639,7 @@ func (x *WriteChunkHeader) String() string {
 func (*WriteChunkHeader) ProtoMessage() {}
 
 func (x *WriteChunkHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[50]
+	mi := &file_shoal_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3489,7 +3652,7 @@ func (x *WriteChunkHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteChunkHeader.ProtoReflect.Descriptor instead.
 func (*WriteChunkHeader) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{50}
+	return file_shoal_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *WriteChunkHeader) GetChunkId() uint64 {
@@ -3545,7 +3708,7 @@ type WriteChunkRequest struct {
 
 func (x *WriteChunkRequest) Reset() {
 	*x = WriteChunkRequest{}
-	mi := &file_shoal_proto_msgTypes[51]
+	mi := &file_shoal_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3557,7 +3720,7 @@ func (x *WriteChunkRequest) String() string {
 func (*WriteChunkRequest) ProtoMessage() {}
 
 func (x *WriteChunkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[51]
+	mi := &file_shoal_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3570,7 +3733,7 @@ func (x *WriteChunkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteChunkRequest.ProtoReflect.Descriptor instead.
 func (*WriteChunkRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{51}
+	return file_shoal_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *WriteChunkRequest) GetHeader() *WriteChunkHeader {
@@ -3606,7 +3769,7 @@ type ReplicaResult struct {
 
 func (x *ReplicaResult) Reset() {
 	*x = ReplicaResult{}
-	mi := &file_shoal_proto_msgTypes[52]
+	mi := &file_shoal_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3618,7 +3781,7 @@ func (x *ReplicaResult) String() string {
 func (*ReplicaResult) ProtoMessage() {}
 
 func (x *ReplicaResult) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[52]
+	mi := &file_shoal_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3631,7 +3794,7 @@ func (x *ReplicaResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaResult.ProtoReflect.Descriptor instead.
 func (*ReplicaResult) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{52}
+	return file_shoal_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ReplicaResult) GetAddr() string {
@@ -3674,7 +3837,7 @@ type WriteChunkResponse struct {
 
 func (x *WriteChunkResponse) Reset() {
 	*x = WriteChunkResponse{}
-	mi := &file_shoal_proto_msgTypes[53]
+	mi := &file_shoal_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3686,7 +3849,7 @@ func (x *WriteChunkResponse) String() string {
 func (*WriteChunkResponse) ProtoMessage() {}
 
 func (x *WriteChunkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[53]
+	mi := &file_shoal_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3699,7 +3862,7 @@ func (x *WriteChunkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteChunkResponse.ProtoReflect.Descriptor instead.
 func (*WriteChunkResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{53}
+	return file_shoal_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *WriteChunkResponse) GetReplicas() []*ReplicaResult {
@@ -3752,7 +3915,7 @@ type ReadChunkRequest struct {
 
 func (x *ReadChunkRequest) Reset() {
 	*x = ReadChunkRequest{}
-	mi := &file_shoal_proto_msgTypes[54]
+	mi := &file_shoal_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3764,7 +3927,7 @@ func (x *ReadChunkRequest) String() string {
 func (*ReadChunkRequest) ProtoMessage() {}
 
 func (x *ReadChunkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[54]
+	mi := &file_shoal_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3777,7 +3940,7 @@ func (x *ReadChunkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadChunkRequest.ProtoReflect.Descriptor instead.
 func (*ReadChunkRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{54}
+	return file_shoal_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ReadChunkRequest) GetChunkId() uint64 {
@@ -3829,7 +3992,7 @@ type ReadChunkResponse struct {
 
 func (x *ReadChunkResponse) Reset() {
 	*x = ReadChunkResponse{}
-	mi := &file_shoal_proto_msgTypes[55]
+	mi := &file_shoal_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3841,7 +4004,7 @@ func (x *ReadChunkResponse) String() string {
 func (*ReadChunkResponse) ProtoMessage() {}
 
 func (x *ReadChunkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[55]
+	mi := &file_shoal_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3854,7 +4017,7 @@ func (x *ReadChunkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadChunkResponse.ProtoReflect.Descriptor instead.
 func (*ReadChunkResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{55}
+	return file_shoal_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ReadChunkResponse) GetOffset() uint64 {
@@ -3915,7 +4078,7 @@ type ReplicateItem struct {
 
 func (x *ReplicateItem) Reset() {
 	*x = ReplicateItem{}
-	mi := &file_shoal_proto_msgTypes[56]
+	mi := &file_shoal_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3927,7 +4090,7 @@ func (x *ReplicateItem) String() string {
 func (*ReplicateItem) ProtoMessage() {}
 
 func (x *ReplicateItem) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[56]
+	mi := &file_shoal_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3940,7 +4103,7 @@ func (x *ReplicateItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicateItem.ProtoReflect.Descriptor instead.
 func (*ReplicateItem) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{56}
+	return file_shoal_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ReplicateItem) GetChunkId() uint64 {
@@ -3987,7 +4150,7 @@ type ReplicateChunksRequest struct {
 
 func (x *ReplicateChunksRequest) Reset() {
 	*x = ReplicateChunksRequest{}
-	mi := &file_shoal_proto_msgTypes[57]
+	mi := &file_shoal_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3999,7 +4162,7 @@ func (x *ReplicateChunksRequest) String() string {
 func (*ReplicateChunksRequest) ProtoMessage() {}
 
 func (x *ReplicateChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[57]
+	mi := &file_shoal_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4012,7 +4175,7 @@ func (x *ReplicateChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicateChunksRequest.ProtoReflect.Descriptor instead.
 func (*ReplicateChunksRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{57}
+	return file_shoal_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ReplicateChunksRequest) GetItems() []*ReplicateItem {
@@ -4035,7 +4198,7 @@ type ReplicateResult struct {
 
 func (x *ReplicateResult) Reset() {
 	*x = ReplicateResult{}
-	mi := &file_shoal_proto_msgTypes[58]
+	mi := &file_shoal_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4047,7 +4210,7 @@ func (x *ReplicateResult) String() string {
 func (*ReplicateResult) ProtoMessage() {}
 
 func (x *ReplicateResult) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[58]
+	mi := &file_shoal_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4060,7 +4223,7 @@ func (x *ReplicateResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicateResult.ProtoReflect.Descriptor instead.
 func (*ReplicateResult) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{58}
+	return file_shoal_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ReplicateResult) GetChunkId() uint64 {
@@ -4107,7 +4270,7 @@ type ReplicateChunksResponse struct {
 
 func (x *ReplicateChunksResponse) Reset() {
 	*x = ReplicateChunksResponse{}
-	mi := &file_shoal_proto_msgTypes[59]
+	mi := &file_shoal_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4119,7 +4282,7 @@ func (x *ReplicateChunksResponse) String() string {
 func (*ReplicateChunksResponse) ProtoMessage() {}
 
 func (x *ReplicateChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[59]
+	mi := &file_shoal_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4132,7 +4295,7 @@ func (x *ReplicateChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicateChunksResponse.ProtoReflect.Descriptor instead.
 func (*ReplicateChunksResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{59}
+	return file_shoal_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ReplicateChunksResponse) GetResults() []*ReplicateResult {
@@ -4151,7 +4314,7 @@ type DeleteChunksRequest struct {
 
 func (x *DeleteChunksRequest) Reset() {
 	*x = DeleteChunksRequest{}
-	mi := &file_shoal_proto_msgTypes[60]
+	mi := &file_shoal_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4163,7 +4326,7 @@ func (x *DeleteChunksRequest) String() string {
 func (*DeleteChunksRequest) ProtoMessage() {}
 
 func (x *DeleteChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[60]
+	mi := &file_shoal_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4176,7 +4339,7 @@ func (x *DeleteChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteChunksRequest.ProtoReflect.Descriptor instead.
 func (*DeleteChunksRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{60}
+	return file_shoal_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *DeleteChunksRequest) GetChunks() []*ChunkReport {
@@ -4194,7 +4357,7 @@ type DeleteChunksResponse struct {
 
 func (x *DeleteChunksResponse) Reset() {
 	*x = DeleteChunksResponse{}
-	mi := &file_shoal_proto_msgTypes[61]
+	mi := &file_shoal_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4206,7 +4369,7 @@ func (x *DeleteChunksResponse) String() string {
 func (*DeleteChunksResponse) ProtoMessage() {}
 
 func (x *DeleteChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[61]
+	mi := &file_shoal_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4219,7 +4382,7 @@ func (x *DeleteChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteChunksResponse.ProtoReflect.Descriptor instead.
 func (*DeleteChunksResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{61}
+	return file_shoal_proto_rawDescGZIP(), []int{64}
 }
 
 // SyncChunks fsyncs sealed replicas (and their directories).
@@ -4233,7 +4396,7 @@ type ChunkRef struct {
 
 func (x *ChunkRef) Reset() {
 	*x = ChunkRef{}
-	mi := &file_shoal_proto_msgTypes[62]
+	mi := &file_shoal_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4245,7 +4408,7 @@ func (x *ChunkRef) String() string {
 func (*ChunkRef) ProtoMessage() {}
 
 func (x *ChunkRef) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[62]
+	mi := &file_shoal_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4258,7 +4421,7 @@ func (x *ChunkRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRef.ProtoReflect.Descriptor instead.
 func (*ChunkRef) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{62}
+	return file_shoal_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ChunkRef) GetChunkId() uint64 {
@@ -4284,7 +4447,7 @@ type SyncChunksRequest struct {
 
 func (x *SyncChunksRequest) Reset() {
 	*x = SyncChunksRequest{}
-	mi := &file_shoal_proto_msgTypes[63]
+	mi := &file_shoal_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4296,7 +4459,7 @@ func (x *SyncChunksRequest) String() string {
 func (*SyncChunksRequest) ProtoMessage() {}
 
 func (x *SyncChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[63]
+	mi := &file_shoal_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4309,7 +4472,7 @@ func (x *SyncChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncChunksRequest.ProtoReflect.Descriptor instead.
 func (*SyncChunksRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{63}
+	return file_shoal_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *SyncChunksRequest) GetChunks() []*ChunkRef {
@@ -4330,7 +4493,7 @@ type SyncChunksResponse struct {
 
 func (x *SyncChunksResponse) Reset() {
 	*x = SyncChunksResponse{}
-	mi := &file_shoal_proto_msgTypes[64]
+	mi := &file_shoal_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4342,7 +4505,7 @@ func (x *SyncChunksResponse) String() string {
 func (*SyncChunksResponse) ProtoMessage() {}
 
 func (x *SyncChunksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_proto_msgTypes[64]
+	mi := &file_shoal_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4355,7 +4518,7 @@ func (x *SyncChunksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncChunksResponse.ProtoReflect.Descriptor instead.
 func (*SyncChunksResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_proto_rawDescGZIP(), []int{64}
+	return file_shoal_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *SyncChunksResponse) GetErrors() []string {
@@ -4452,7 +4615,16 @@ const file_shoal_proto_rawDesc = "" +
 	"\x0eUnlinkResponse\x12\x10\n" +
 	"\x03ino\x18\x01 \x01(\x04R\x03ino\x12\x18\n" +
 	"\aremoved\x18\x02 \x01(\bR\aremoved\x12#\n" +
-	"\x06parent\x18\x03 \x01(\v2\v.shoal.AttrR\x06parent\"\xb6\x01\n" +
+	"\x06parent\x18\x03 \x01(\v2\v.shoal.AttrR\x06parent\"D\n" +
+	"\x12UnlinkBatchRequest\x12.\n" +
+	"\aunlinks\x18\x01 \x03(\v2\x14.shoal.UnlinkRequestR\aunlinks\"G\n" +
+	"\x13UnlinkBatchResponse\x120\n" +
+	"\boutcomes\x18\x01 \x03(\v2\x14.shoal.UnlinkOutcomeR\boutcomes\"\x97\x01\n" +
+	"\rUnlinkOutcome\x12%\n" +
+	"\x02ok\x18\x01 \x01(\v2\x15.shoal.UnlinkResponseR\x02ok\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\rR\x04code\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x121\n" +
+	"\x06reason\x18\x04 \x01(\x0e2\x19.shoal.ErrorDetail.ReasonR\x06reason\"\xb6\x01\n" +
 	"\rRenameRequest\x12\x1d\n" +
 	"\n" +
 	"old_parent\x18\x01 \x01(\x04R\toldParent\x12\x19\n" +
@@ -4696,14 +4868,16 @@ const file_shoal_proto_rawDesc = "" +
 	"\vSETATTR_GID\x10\x04\x12\x10\n" +
 	"\fSETATTR_SIZE\x10\b\x12\x11\n" +
 	"\rSETATTR_ATIME\x10\x10\x12\x11\n" +
-	"\rSETATTR_MTIME\x10 2\xcd\t\n" +
+	"\rSETATTR_MTIME\x10 2\x93\n" +
+	"\n" +
 	"\aManager\x125\n" +
 	"\x06Lookup\x12\x14.shoal.LookupRequest\x1a\x15.shoal.LookupResponse\x128\n" +
 	"\aGetAttr\x12\x15.shoal.GetAttrRequest\x1a\x16.shoal.GetAttrResponse\x128\n" +
 	"\aSetAttr\x12\x15.shoal.SetAttrRequest\x1a\x16.shoal.SetAttrResponse\x125\n" +
 	"\x06Create\x12\x14.shoal.CreateRequest\x1a\x15.shoal.CreateResponse\x12/\n" +
 	"\x04Link\x12\x12.shoal.LinkRequest\x1a\x13.shoal.LinkResponse\x125\n" +
-	"\x06Unlink\x12\x14.shoal.UnlinkRequest\x1a\x15.shoal.UnlinkResponse\x125\n" +
+	"\x06Unlink\x12\x14.shoal.UnlinkRequest\x1a\x15.shoal.UnlinkResponse\x12D\n" +
+	"\vUnlinkBatch\x12\x19.shoal.UnlinkBatchRequest\x1a\x1a.shoal.UnlinkBatchResponse\x125\n" +
 	"\x06Rename\x12\x14.shoal.RenameRequest\x1a\x15.shoal.RenameResponse\x12G\n" +
 	"\fReleaseInode\x12\x1a.shoal.ReleaseInodeRequest\x1a\x1b.shoal.ReleaseInodeResponse\x128\n" +
 	"\aReadDir\x12\x15.shoal.ReadDirRequest\x1a\x16.shoal.ReadDirResponse\x125\n" +
@@ -4740,7 +4914,7 @@ func file_shoal_proto_rawDescGZIP() []byte {
 }
 
 var file_shoal_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
+var file_shoal_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
 var file_shoal_proto_goTypes = []any{
 	(SetAttrMask)(0),                 // 0: shoal.SetAttrMask
 	(ErrorDetail_Reason)(0),          // 1: shoal.ErrorDetail.Reason
@@ -4758,57 +4932,60 @@ var file_shoal_proto_goTypes = []any{
 	(*LinkResponse)(nil),             // 13: shoal.LinkResponse
 	(*UnlinkRequest)(nil),            // 14: shoal.UnlinkRequest
 	(*UnlinkResponse)(nil),           // 15: shoal.UnlinkResponse
-	(*RenameRequest)(nil),            // 16: shoal.RenameRequest
-	(*RenameResponse)(nil),           // 17: shoal.RenameResponse
-	(*ReleaseInodeRequest)(nil),      // 18: shoal.ReleaseInodeRequest
-	(*ReleaseInodeResponse)(nil),     // 19: shoal.ReleaseInodeResponse
-	(*DirEntry)(nil),                 // 20: shoal.DirEntry
-	(*ReadDirRequest)(nil),           // 21: shoal.ReadDirRequest
-	(*ReadDirResponse)(nil),          // 22: shoal.ReadDirResponse
-	(*StatFSRequest)(nil),            // 23: shoal.StatFSRequest
-	(*StatFSResponse)(nil),           // 24: shoal.StatFSResponse
-	(*Location)(nil),                 // 25: shoal.Location
-	(*ChunkLayout)(nil),              // 26: shoal.ChunkLayout
-	(*GetLayoutRequest)(nil),         // 27: shoal.GetLayoutRequest
-	(*GetLayoutResponse)(nil),        // 28: shoal.GetLayoutResponse
-	(*AllocateChunkRequest)(nil),     // 29: shoal.AllocateChunkRequest
-	(*AllocateChunkResponse)(nil),    // 30: shoal.AllocateChunkResponse
-	(*ChunkCommit)(nil),              // 31: shoal.ChunkCommit
-	(*CommitChunksRequest)(nil),      // 32: shoal.CommitChunksRequest
-	(*SyncRequest)(nil),              // 33: shoal.SyncRequest
-	(*SyncResponse)(nil),             // 34: shoal.SyncResponse
-	(*CommitChunksResponse)(nil),     // 35: shoal.CommitChunksResponse
-	(*ReportBadReplicaRequest)(nil),  // 36: shoal.ReportBadReplicaRequest
-	(*ReportBadReplicaResponse)(nil), // 37: shoal.ReportBadReplicaResponse
-	(*ChunkReport)(nil),              // 38: shoal.ChunkReport
-	(*RegisterRequest)(nil),          // 39: shoal.RegisterRequest
-	(*RegisterResponse)(nil),         // 40: shoal.RegisterResponse
-	(*HeartbeatRequest)(nil),         // 41: shoal.HeartbeatRequest
-	(*HeartbeatResponse)(nil),        // 42: shoal.HeartbeatResponse
-	(*NodeStatus)(nil),               // 43: shoal.NodeStatus
-	(*HealerStatus)(nil),             // 44: shoal.HealerStatus
-	(*StatusRequest)(nil),            // 45: shoal.StatusRequest
-	(*StatusResponse)(nil),           // 46: shoal.StatusResponse
-	(*FsckRequest)(nil),              // 47: shoal.FsckRequest
-	(*FsckProblem)(nil),              // 48: shoal.FsckProblem
-	(*FsckResponse)(nil),             // 49: shoal.FsckResponse
-	(*DecommissionRequest)(nil),      // 50: shoal.DecommissionRequest
-	(*DecommissionResponse)(nil),     // 51: shoal.DecommissionResponse
-	(*WriteChunkHeader)(nil),         // 52: shoal.WriteChunkHeader
-	(*WriteChunkRequest)(nil),        // 53: shoal.WriteChunkRequest
-	(*ReplicaResult)(nil),            // 54: shoal.ReplicaResult
-	(*WriteChunkResponse)(nil),       // 55: shoal.WriteChunkResponse
-	(*ReadChunkRequest)(nil),         // 56: shoal.ReadChunkRequest
-	(*ReadChunkResponse)(nil),        // 57: shoal.ReadChunkResponse
-	(*ReplicateItem)(nil),            // 58: shoal.ReplicateItem
-	(*ReplicateChunksRequest)(nil),   // 59: shoal.ReplicateChunksRequest
-	(*ReplicateResult)(nil),          // 60: shoal.ReplicateResult
-	(*ReplicateChunksResponse)(nil),  // 61: shoal.ReplicateChunksResponse
-	(*DeleteChunksRequest)(nil),      // 62: shoal.DeleteChunksRequest
-	(*DeleteChunksResponse)(nil),     // 63: shoal.DeleteChunksResponse
-	(*ChunkRef)(nil),                 // 64: shoal.ChunkRef
-	(*SyncChunksRequest)(nil),        // 65: shoal.SyncChunksRequest
-	(*SyncChunksResponse)(nil),       // 66: shoal.SyncChunksResponse
+	(*UnlinkBatchRequest)(nil),       // 16: shoal.UnlinkBatchRequest
+	(*UnlinkBatchResponse)(nil),      // 17: shoal.UnlinkBatchResponse
+	(*UnlinkOutcome)(nil),            // 18: shoal.UnlinkOutcome
+	(*RenameRequest)(nil),            // 19: shoal.RenameRequest
+	(*RenameResponse)(nil),           // 20: shoal.RenameResponse
+	(*ReleaseInodeRequest)(nil),      // 21: shoal.ReleaseInodeRequest
+	(*ReleaseInodeResponse)(nil),     // 22: shoal.ReleaseInodeResponse
+	(*DirEntry)(nil),                 // 23: shoal.DirEntry
+	(*ReadDirRequest)(nil),           // 24: shoal.ReadDirRequest
+	(*ReadDirResponse)(nil),          // 25: shoal.ReadDirResponse
+	(*StatFSRequest)(nil),            // 26: shoal.StatFSRequest
+	(*StatFSResponse)(nil),           // 27: shoal.StatFSResponse
+	(*Location)(nil),                 // 28: shoal.Location
+	(*ChunkLayout)(nil),              // 29: shoal.ChunkLayout
+	(*GetLayoutRequest)(nil),         // 30: shoal.GetLayoutRequest
+	(*GetLayoutResponse)(nil),        // 31: shoal.GetLayoutResponse
+	(*AllocateChunkRequest)(nil),     // 32: shoal.AllocateChunkRequest
+	(*AllocateChunkResponse)(nil),    // 33: shoal.AllocateChunkResponse
+	(*ChunkCommit)(nil),              // 34: shoal.ChunkCommit
+	(*CommitChunksRequest)(nil),      // 35: shoal.CommitChunksRequest
+	(*SyncRequest)(nil),              // 36: shoal.SyncRequest
+	(*SyncResponse)(nil),             // 37: shoal.SyncResponse
+	(*CommitChunksResponse)(nil),     // 38: shoal.CommitChunksResponse
+	(*ReportBadReplicaRequest)(nil),  // 39: shoal.ReportBadReplicaRequest
+	(*ReportBadReplicaResponse)(nil), // 40: shoal.ReportBadReplicaResponse
+	(*ChunkReport)(nil),              // 41: shoal.ChunkReport
+	(*RegisterRequest)(nil),          // 42: shoal.RegisterRequest
+	(*RegisterResponse)(nil),         // 43: shoal.RegisterResponse
+	(*HeartbeatRequest)(nil),         // 44: shoal.HeartbeatRequest
+	(*HeartbeatResponse)(nil),        // 45: shoal.HeartbeatResponse
+	(*NodeStatus)(nil),               // 46: shoal.NodeStatus
+	(*HealerStatus)(nil),             // 47: shoal.HealerStatus
+	(*StatusRequest)(nil),            // 48: shoal.StatusRequest
+	(*StatusResponse)(nil),           // 49: shoal.StatusResponse
+	(*FsckRequest)(nil),              // 50: shoal.FsckRequest
+	(*FsckProblem)(nil),              // 51: shoal.FsckProblem
+	(*FsckResponse)(nil),             // 52: shoal.FsckResponse
+	(*DecommissionRequest)(nil),      // 53: shoal.DecommissionRequest
+	(*DecommissionResponse)(nil),     // 54: shoal.DecommissionResponse
+	(*WriteChunkHeader)(nil),         // 55: shoal.WriteChunkHeader
+	(*WriteChunkRequest)(nil),        // 56: shoal.WriteChunkRequest
+	(*ReplicaResult)(nil),            // 57: shoal.ReplicaResult
+	(*WriteChunkResponse)(nil),       // 58: shoal.WriteChunkResponse
+	(*ReadChunkRequest)(nil),         // 59: shoal.ReadChunkRequest
+	(*ReadChunkResponse)(nil),        // 60: shoal.ReadChunkResponse
+	(*ReplicateItem)(nil),            // 61: shoal.ReplicateItem
+	(*ReplicateChunksRequest)(nil),   // 62: shoal.ReplicateChunksRequest
+	(*ReplicateResult)(nil),          // 63: shoal.ReplicateResult
+	(*ReplicateChunksResponse)(nil),  // 64: shoal.ReplicateChunksResponse
+	(*DeleteChunksRequest)(nil),      // 65: shoal.DeleteChunksRequest
+	(*DeleteChunksResponse)(nil),     // 66: shoal.DeleteChunksResponse
+	(*ChunkRef)(nil),                 // 67: shoal.ChunkRef
+	(*SyncChunksRequest)(nil),        // 68: shoal.SyncChunksRequest
+	(*SyncChunksResponse)(nil),       // 69: shoal.SyncChunksResponse
 }
 var file_shoal_proto_depIdxs = []int32{
 	1,  // 0: shoal.ErrorDetail.reason:type_name -> shoal.ErrorDetail.Reason
@@ -4820,86 +4997,92 @@ var file_shoal_proto_depIdxs = []int32{
 	3,  // 6: shoal.LinkResponse.attr:type_name -> shoal.Attr
 	3,  // 7: shoal.LinkResponse.parent:type_name -> shoal.Attr
 	3,  // 8: shoal.UnlinkResponse.parent:type_name -> shoal.Attr
-	3,  // 9: shoal.RenameResponse.old_parent:type_name -> shoal.Attr
-	3,  // 10: shoal.RenameResponse.new_parent:type_name -> shoal.Attr
-	3,  // 11: shoal.DirEntry.attr:type_name -> shoal.Attr
-	20, // 12: shoal.ReadDirResponse.entries:type_name -> shoal.DirEntry
-	25, // 13: shoal.ChunkLayout.replicas:type_name -> shoal.Location
-	3,  // 14: shoal.GetLayoutResponse.attr:type_name -> shoal.Attr
-	26, // 15: shoal.GetLayoutResponse.chunks:type_name -> shoal.ChunkLayout
-	25, // 16: shoal.AllocateChunkResponse.targets:type_name -> shoal.Location
-	31, // 17: shoal.CommitChunksRequest.chunks:type_name -> shoal.ChunkCommit
-	8,  // 18: shoal.CommitChunksRequest.set:type_name -> shoal.SetAttrRequest
-	3,  // 19: shoal.CommitChunksResponse.attr:type_name -> shoal.Attr
-	38, // 20: shoal.RegisterRequest.chunks:type_name -> shoal.ChunkReport
-	38, // 21: shoal.HeartbeatRequest.added:type_name -> shoal.ChunkReport
-	38, // 22: shoal.HeartbeatRequest.removed:type_name -> shoal.ChunkReport
-	38, // 23: shoal.HeartbeatRequest.corrupt:type_name -> shoal.ChunkReport
-	38, // 24: shoal.HeartbeatResponse.delete:type_name -> shoal.ChunkReport
-	43, // 25: shoal.StatusResponse.nodes:type_name -> shoal.NodeStatus
-	44, // 26: shoal.StatusResponse.healer:type_name -> shoal.HealerStatus
-	48, // 27: shoal.FsckResponse.problems:type_name -> shoal.FsckProblem
-	52, // 28: shoal.WriteChunkRequest.header:type_name -> shoal.WriteChunkHeader
-	54, // 29: shoal.WriteChunkResponse.replicas:type_name -> shoal.ReplicaResult
-	58, // 30: shoal.ReplicateChunksRequest.items:type_name -> shoal.ReplicateItem
-	60, // 31: shoal.ReplicateChunksResponse.results:type_name -> shoal.ReplicateResult
-	38, // 32: shoal.DeleteChunksRequest.chunks:type_name -> shoal.ChunkReport
-	64, // 33: shoal.SyncChunksRequest.chunks:type_name -> shoal.ChunkRef
-	4,  // 34: shoal.Manager.Lookup:input_type -> shoal.LookupRequest
-	6,  // 35: shoal.Manager.GetAttr:input_type -> shoal.GetAttrRequest
-	8,  // 36: shoal.Manager.SetAttr:input_type -> shoal.SetAttrRequest
-	10, // 37: shoal.Manager.Create:input_type -> shoal.CreateRequest
-	12, // 38: shoal.Manager.Link:input_type -> shoal.LinkRequest
-	14, // 39: shoal.Manager.Unlink:input_type -> shoal.UnlinkRequest
-	16, // 40: shoal.Manager.Rename:input_type -> shoal.RenameRequest
-	18, // 41: shoal.Manager.ReleaseInode:input_type -> shoal.ReleaseInodeRequest
-	21, // 42: shoal.Manager.ReadDir:input_type -> shoal.ReadDirRequest
-	23, // 43: shoal.Manager.StatFS:input_type -> shoal.StatFSRequest
-	27, // 44: shoal.Manager.GetLayout:input_type -> shoal.GetLayoutRequest
-	29, // 45: shoal.Manager.AllocateChunk:input_type -> shoal.AllocateChunkRequest
-	32, // 46: shoal.Manager.CommitChunks:input_type -> shoal.CommitChunksRequest
-	33, // 47: shoal.Manager.Sync:input_type -> shoal.SyncRequest
-	36, // 48: shoal.Manager.ReportBadReplica:input_type -> shoal.ReportBadReplicaRequest
-	39, // 49: shoal.Manager.Register:input_type -> shoal.RegisterRequest
-	41, // 50: shoal.Manager.Heartbeat:input_type -> shoal.HeartbeatRequest
-	45, // 51: shoal.Manager.Status:input_type -> shoal.StatusRequest
-	47, // 52: shoal.Manager.Fsck:input_type -> shoal.FsckRequest
-	50, // 53: shoal.Manager.Decommission:input_type -> shoal.DecommissionRequest
-	53, // 54: shoal.ChunkServer.WriteChunk:input_type -> shoal.WriteChunkRequest
-	56, // 55: shoal.ChunkServer.ReadChunk:input_type -> shoal.ReadChunkRequest
-	59, // 56: shoal.ChunkServer.ReplicateChunks:input_type -> shoal.ReplicateChunksRequest
-	62, // 57: shoal.ChunkServer.DeleteChunks:input_type -> shoal.DeleteChunksRequest
-	65, // 58: shoal.ChunkServer.SyncChunks:input_type -> shoal.SyncChunksRequest
-	5,  // 59: shoal.Manager.Lookup:output_type -> shoal.LookupResponse
-	7,  // 60: shoal.Manager.GetAttr:output_type -> shoal.GetAttrResponse
-	9,  // 61: shoal.Manager.SetAttr:output_type -> shoal.SetAttrResponse
-	11, // 62: shoal.Manager.Create:output_type -> shoal.CreateResponse
-	13, // 63: shoal.Manager.Link:output_type -> shoal.LinkResponse
-	15, // 64: shoal.Manager.Unlink:output_type -> shoal.UnlinkResponse
-	17, // 65: shoal.Manager.Rename:output_type -> shoal.RenameResponse
-	19, // 66: shoal.Manager.ReleaseInode:output_type -> shoal.ReleaseInodeResponse
-	22, // 67: shoal.Manager.ReadDir:output_type -> shoal.ReadDirResponse
-	24, // 68: shoal.Manager.StatFS:output_type -> shoal.StatFSResponse
-	28, // 69: shoal.Manager.GetLayout:output_type -> shoal.GetLayoutResponse
-	30, // 70: shoal.Manager.AllocateChunk:output_type -> shoal.AllocateChunkResponse
-	35, // 71: shoal.Manager.CommitChunks:output_type -> shoal.CommitChunksResponse
-	34, // 72: shoal.Manager.Sync:output_type -> shoal.SyncResponse
-	37, // 73: shoal.Manager.ReportBadReplica:output_type -> shoal.ReportBadReplicaResponse
-	40, // 74: shoal.Manager.Register:output_type -> shoal.RegisterResponse
-	42, // 75: shoal.Manager.Heartbeat:output_type -> shoal.HeartbeatResponse
-	46, // 76: shoal.Manager.Status:output_type -> shoal.StatusResponse
-	49, // 77: shoal.Manager.Fsck:output_type -> shoal.FsckResponse
-	51, // 78: shoal.Manager.Decommission:output_type -> shoal.DecommissionResponse
-	55, // 79: shoal.ChunkServer.WriteChunk:output_type -> shoal.WriteChunkResponse
-	57, // 80: shoal.ChunkServer.ReadChunk:output_type -> shoal.ReadChunkResponse
-	61, // 81: shoal.ChunkServer.ReplicateChunks:output_type -> shoal.ReplicateChunksResponse
-	63, // 82: shoal.ChunkServer.DeleteChunks:output_type -> shoal.DeleteChunksResponse
-	66, // 83: shoal.ChunkServer.SyncChunks:output_type -> shoal.SyncChunksResponse
-	59, // [59:84] is the sub-list for method output_type
-	34, // [34:59] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	14, // 9: shoal.UnlinkBatchRequest.unlinks:type_name -> shoal.UnlinkRequest
+	18, // 10: shoal.UnlinkBatchResponse.outcomes:type_name -> shoal.UnlinkOutcome
+	15, // 11: shoal.UnlinkOutcome.ok:type_name -> shoal.UnlinkResponse
+	1,  // 12: shoal.UnlinkOutcome.reason:type_name -> shoal.ErrorDetail.Reason
+	3,  // 13: shoal.RenameResponse.old_parent:type_name -> shoal.Attr
+	3,  // 14: shoal.RenameResponse.new_parent:type_name -> shoal.Attr
+	3,  // 15: shoal.DirEntry.attr:type_name -> shoal.Attr
+	23, // 16: shoal.ReadDirResponse.entries:type_name -> shoal.DirEntry
+	28, // 17: shoal.ChunkLayout.replicas:type_name -> shoal.Location
+	3,  // 18: shoal.GetLayoutResponse.attr:type_name -> shoal.Attr
+	29, // 19: shoal.GetLayoutResponse.chunks:type_name -> shoal.ChunkLayout
+	28, // 20: shoal.AllocateChunkResponse.targets:type_name -> shoal.Location
+	34, // 21: shoal.CommitChunksRequest.chunks:type_name -> shoal.ChunkCommit
+	8,  // 22: shoal.CommitChunksRequest.set:type_name -> shoal.SetAttrRequest
+	3,  // 23: shoal.CommitChunksResponse.attr:type_name -> shoal.Attr
+	41, // 24: shoal.RegisterRequest.chunks:type_name -> shoal.ChunkReport
+	41, // 25: shoal.HeartbeatRequest.added:type_name -> shoal.ChunkReport
+	41, // 26: shoal.HeartbeatRequest.removed:type_name -> shoal.ChunkReport
+	41, // 27: shoal.HeartbeatRequest.corrupt:type_name -> shoal.ChunkReport
+	41, // 28: shoal.HeartbeatResponse.delete:type_name -> shoal.ChunkReport
+	46, // 29: shoal.StatusResponse.nodes:type_name -> shoal.NodeStatus
+	47, // 30: shoal.StatusResponse.healer:type_name -> shoal.HealerStatus
+	51, // 31: shoal.FsckResponse.problems:type_name -> shoal.FsckProblem
+	55, // 32: shoal.WriteChunkRequest.header:type_name -> shoal.WriteChunkHeader
+	57, // 33: shoal.WriteChunkResponse.replicas:type_name -> shoal.ReplicaResult
+	61, // 34: shoal.ReplicateChunksRequest.items:type_name -> shoal.ReplicateItem
+	63, // 35: shoal.ReplicateChunksResponse.results:type_name -> shoal.ReplicateResult
+	41, // 36: shoal.DeleteChunksRequest.chunks:type_name -> shoal.ChunkReport
+	67, // 37: shoal.SyncChunksRequest.chunks:type_name -> shoal.ChunkRef
+	4,  // 38: shoal.Manager.Lookup:input_type -> shoal.LookupRequest
+	6,  // 39: shoal.Manager.GetAttr:input_type -> shoal.GetAttrRequest
+	8,  // 40: shoal.Manager.SetAttr:input_type -> shoal.SetAttrRequest
+	10, // 41: shoal.Manager.Create:input_type -> shoal.CreateRequest
+	12, // 42: shoal.Manager.Link:input_type -> shoal.LinkRequest
+	14, // 43: shoal.Manager.Unlink:input_type -> shoal.UnlinkRequest
+	16, // 44: shoal.Manager.UnlinkBatch:input_type -> shoal.UnlinkBatchRequest
+	19, // 45: shoal.Manager.Rename:input_type -> shoal.RenameRequest
+	21, // 46: shoal.Manager.ReleaseInode:input_type -> shoal.ReleaseInodeRequest
+	24, // 47: shoal.Manager.ReadDir:input_type -> shoal.ReadDirRequest
+	26, // 48: shoal.Manager.StatFS:input_type -> shoal.StatFSRequest
+	30, // 49: shoal.Manager.GetLayout:input_type -> shoal.GetLayoutRequest
+	32, // 50: shoal.Manager.AllocateChunk:input_type -> shoal.AllocateChunkRequest
+	35, // 51: shoal.Manager.CommitChunks:input_type -> shoal.CommitChunksRequest
+	36, // 52: shoal.Manager.Sync:input_type -> shoal.SyncRequest
+	39, // 53: shoal.Manager.ReportBadReplica:input_type -> shoal.ReportBadReplicaRequest
+	42, // 54: shoal.Manager.Register:input_type -> shoal.RegisterRequest
+	44, // 55: shoal.Manager.Heartbeat:input_type -> shoal.HeartbeatRequest
+	48, // 56: shoal.Manager.Status:input_type -> shoal.StatusRequest
+	50, // 57: shoal.Manager.Fsck:input_type -> shoal.FsckRequest
+	53, // 58: shoal.Manager.Decommission:input_type -> shoal.DecommissionRequest
+	56, // 59: shoal.ChunkServer.WriteChunk:input_type -> shoal.WriteChunkRequest
+	59, // 60: shoal.ChunkServer.ReadChunk:input_type -> shoal.ReadChunkRequest
+	62, // 61: shoal.ChunkServer.ReplicateChunks:input_type -> shoal.ReplicateChunksRequest
+	65, // 62: shoal.ChunkServer.DeleteChunks:input_type -> shoal.DeleteChunksRequest
+	68, // 63: shoal.ChunkServer.SyncChunks:input_type -> shoal.SyncChunksRequest
+	5,  // 64: shoal.Manager.Lookup:output_type -> shoal.LookupResponse
+	7,  // 65: shoal.Manager.GetAttr:output_type -> shoal.GetAttrResponse
+	9,  // 66: shoal.Manager.SetAttr:output_type -> shoal.SetAttrResponse
+	11, // 67: shoal.Manager.Create:output_type -> shoal.CreateResponse
+	13, // 68: shoal.Manager.Link:output_type -> shoal.LinkResponse
+	15, // 69: shoal.Manager.Unlink:output_type -> shoal.UnlinkResponse
+	17, // 70: shoal.Manager.UnlinkBatch:output_type -> shoal.UnlinkBatchResponse
+	20, // 71: shoal.Manager.Rename:output_type -> shoal.RenameResponse
+	22, // 72: shoal.Manager.ReleaseInode:output_type -> shoal.ReleaseInodeResponse
+	25, // 73: shoal.Manager.ReadDir:output_type -> shoal.ReadDirResponse
+	27, // 74: shoal.Manager.StatFS:output_type -> shoal.StatFSResponse
+	31, // 75: shoal.Manager.GetLayout:output_type -> shoal.GetLayoutResponse
+	33, // 76: shoal.Manager.AllocateChunk:output_type -> shoal.AllocateChunkResponse
+	38, // 77: shoal.Manager.CommitChunks:output_type -> shoal.CommitChunksResponse
+	37, // 78: shoal.Manager.Sync:output_type -> shoal.SyncResponse
+	40, // 79: shoal.Manager.ReportBadReplica:output_type -> shoal.ReportBadReplicaResponse
+	43, // 80: shoal.Manager.Register:output_type -> shoal.RegisterResponse
+	45, // 81: shoal.Manager.Heartbeat:output_type -> shoal.HeartbeatResponse
+	49, // 82: shoal.Manager.Status:output_type -> shoal.StatusResponse
+	52, // 83: shoal.Manager.Fsck:output_type -> shoal.FsckResponse
+	54, // 84: shoal.Manager.Decommission:output_type -> shoal.DecommissionResponse
+	58, // 85: shoal.ChunkServer.WriteChunk:output_type -> shoal.WriteChunkResponse
+	60, // 86: shoal.ChunkServer.ReadChunk:output_type -> shoal.ReadChunkResponse
+	64, // 87: shoal.ChunkServer.ReplicateChunks:output_type -> shoal.ReplicateChunksResponse
+	66, // 88: shoal.ChunkServer.DeleteChunks:output_type -> shoal.DeleteChunksResponse
+	69, // 89: shoal.ChunkServer.SyncChunks:output_type -> shoal.SyncChunksResponse
+	64, // [64:90] is the sub-list for method output_type
+	38, // [38:64] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_shoal_proto_init() }
@@ -4913,7 +5096,7 @@ func file_shoal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_proto_rawDesc), len(file_shoal_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   65,
+			NumMessages:   68,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -42,6 +42,7 @@ const (
 	Manager_Create_FullMethodName           = "/shoal.Manager/Create"
 	Manager_Link_FullMethodName             = "/shoal.Manager/Link"
 	Manager_Unlink_FullMethodName           = "/shoal.Manager/Unlink"
+	Manager_UnlinkBatch_FullMethodName      = "/shoal.Manager/UnlinkBatch"
 	Manager_Rename_FullMethodName           = "/shoal.Manager/Rename"
 	Manager_ReleaseInode_FullMethodName     = "/shoal.Manager/ReleaseInode"
 	Manager_ReadDir_FullMethodName          = "/shoal.Manager/ReadDir"
@@ -68,6 +69,7 @@ type ManagerClient interface {
 	Create(ctx context.Context, in *CreateRequest, opts ...grpc.CallOption) (*CreateResponse, error)
 	Link(ctx context.Context, in *LinkRequest, opts ...grpc.CallOption) (*LinkResponse, error)
 	Unlink(ctx context.Context, in *UnlinkRequest, opts ...grpc.CallOption) (*UnlinkResponse, error)
+	UnlinkBatch(ctx context.Context, in *UnlinkBatchRequest, opts ...grpc.CallOption) (*UnlinkBatchResponse, error)
 	Rename(ctx context.Context, in *RenameRequest, opts ...grpc.CallOption) (*RenameResponse, error)
 	ReleaseInode(ctx context.Context, in *ReleaseInodeRequest, opts ...grpc.CallOption) (*ReleaseInodeResponse, error)
 	ReadDir(ctx context.Context, in *ReadDirRequest, opts ...grpc.CallOption) (*ReadDirResponse, error)
@@ -146,6 +148,16 @@ func (c *managerClient) Unlink(ctx context.Context, in *UnlinkRequest, opts ...g
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(UnlinkResponse)
 	err := c.cc.Invoke(ctx, Manager_Unlink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managerClient) UnlinkBatch(ctx context.Context, in *UnlinkBatchRequest, opts ...grpc.CallOption) (*UnlinkBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnlinkBatchResponse)
+	err := c.cc.Invoke(ctx, Manager_UnlinkBatch_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -302,6 +314,7 @@ type ManagerServer interface {
 	Create(context.Context, *CreateRequest) (*CreateResponse, error)
 	Link(context.Context, *LinkRequest) (*LinkResponse, error)
 	Unlink(context.Context, *UnlinkRequest) (*UnlinkResponse, error)
+	UnlinkBatch(context.Context, *UnlinkBatchRequest) (*UnlinkBatchResponse, error)
 	Rename(context.Context, *RenameRequest) (*RenameResponse, error)
 	ReleaseInode(context.Context, *ReleaseInodeRequest) (*ReleaseInodeResponse, error)
 	ReadDir(context.Context, *ReadDirRequest) (*ReadDirResponse, error)
@@ -343,6 +356,9 @@ func (UnimplementedManagerServer) Link(context.Context, *LinkRequest) (*LinkResp
 }
 func (UnimplementedManagerServer) Unlink(context.Context, *UnlinkRequest) (*UnlinkResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Unlink not implemented")
+}
+func (UnimplementedManagerServer) UnlinkBatch(context.Context, *UnlinkBatchRequest) (*UnlinkBatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnlinkBatch not implemented")
 }
 func (UnimplementedManagerServer) Rename(context.Context, *RenameRequest) (*RenameResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Rename not implemented")
@@ -511,6 +527,24 @@ func _Manager_Unlink_Handler(srv interface{}, ctx context.Context, dec func(inte
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ManagerServer).Unlink(ctx, req.(*UnlinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Manager_UnlinkBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnlinkBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagerServer).UnlinkBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Manager_UnlinkBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagerServer).UnlinkBatch(ctx, req.(*UnlinkBatchRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -797,6 +831,10 @@ var Manager_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Unlink",
 			Handler:    _Manager_Unlink_Handler,
+		},
+		{
+			MethodName: "UnlinkBatch",
+			Handler:    _Manager_UnlinkBatch_Handler,
 		},
 		{
 			MethodName: "Rename",
