@@ -34,6 +34,7 @@ var (
 
 func (d *dirHandle) load(ctx context.Context) syscall.Errno {
 	ino := d.n.ino()
+	d.n.fs.unlinks.waitDir(ino)
 	list, err := d.n.fs.c.ReadDirPlus(ctx, ino)
 	if err != nil {
 		return d.n.fs.errno(err, "readdir", ino, "")
@@ -100,7 +101,7 @@ func (d *dirHandle) Lookup(ctx context.Context, name string, out *gofuse.EntryOu
 	d.mu.Lock()
 	a, ok := d.attrs[name]
 	d.mu.Unlock()
-	if !ok {
+	if !ok || d.n.fs.unlinks.pending(d.n.ino(), name) {
 		return d.n.Lookup(ctx, name, out)
 	}
 	return d.n.child(ctx, name, a, out), 0
@@ -110,6 +111,9 @@ func (d *dirHandle) Lookup(ctx context.Context, name string, out *gofuse.EntryOu
 // the manager's disk (they survive its process at once, its machine
 // after its next background sync).
 func (d *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
+	if err := d.n.fs.unlinks.flushDir(d.n.ino()); err != nil {
+		return d.n.fs.errno(err, "fsyncdir", d.n.ino(), "")
+	}
 	if err := d.n.fs.c.SyncMetadata(mutating(ctx)); err != nil {
 		return d.n.fs.errno(err, "fsyncdir", d.n.ino(), "")
 	}

@@ -41,6 +41,10 @@ type dirAttrs struct {
 	at       time.Time // when a was received; zero: nothing remembered
 	inflight int       // calls between begin and end
 	mixed    bool      // calls overlapped since inflight was last 0
+	// queued counts the removals among inflight that the unlinker has
+	// queued (beginQueued): with only those in flight, get answers with
+	// a's mode, owner and size, and the mtime and ctime they will set.
+	queued int
 }
 
 // begin is called before a call whose reply may report the directory's
@@ -52,6 +56,38 @@ func (d *dirAttrs) begin() {
 	if d.inflight > 1 {
 		d.mixed = true
 	}
+}
+
+// beginQueued is called when the unlinker queues the removal of a name
+// in the directory, at now. Queued removals overlap each other without
+// making the replies useless: the unlinker sends them in order, and the
+// last reply for the directory describes it after all of them. Any other
+// call overlapping them does.
+func (d *dirAttrs) beginQueued(now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.inflight > d.queued {
+		d.mixed = true
+	}
+	d.inflight++
+	d.queued++
+	if !d.at.IsZero() {
+		d.a.Mtime, d.a.Ctime = later(d.a.Mtime, now), later(d.a.Ctime, now)
+	}
+}
+
+// endQueued is end for a removal beginQueued announced.
+func (d *dirAttrs) endQueued(a *client.Attr) {
+	d.mu.Lock()
+	d.queued--
+	if a != nil && d.queued > 0 {
+		// Removals queued after this one have moved the times on.
+		b := *a
+		b.Mtime, b.Ctime = later(b.Mtime, d.a.Mtime), later(b.Ctime, d.a.Ctime)
+		a = &b
+	}
+	d.mu.Unlock()
+	d.end(a)
 }
 
 // end is called after the call begin announced, with the directory's
@@ -75,11 +111,11 @@ func (d *dirAttrs) end(a *client.Attr) {
 
 // get returns the remembered attributes and how much longer they may be
 // used, if they are younger than ttl and no call on the directory is
-// running.
+// running but queued removals.
 func (d *dirAttrs) get(ttl time.Duration) (client.Attr, time.Duration, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.at.IsZero() || d.inflight > 0 {
+	if d.at.IsZero() || d.inflight > d.queued || d.mixed {
 		return client.Attr{}, 0, false
 	}
 	left := ttl - time.Since(d.at)
@@ -87,4 +123,11 @@ func (d *dirAttrs) get(ttl time.Duration) (client.Attr, time.Duration, bool) {
 		return client.Attr{}, 0, false
 	}
 	return d.a, left, true
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

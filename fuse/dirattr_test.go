@@ -80,6 +80,13 @@ func (p *cutProxy) accept() {
 	}
 }
 
+// restore lets connections through again.
+func (p *cutProxy) restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = false
+}
+
 // cutOff drops every connection and refuses new ones.
 func (p *cutProxy) cutOff() {
 	p.mu.Lock()
@@ -160,6 +167,12 @@ func TestDirAttrsFromReplies(t *testing.T) {
 			t.Fatalf("%s: %v", ch.name, err)
 		}
 	}
+	// The unlink was queued (see unlinker): until the manager has it,
+	// the directory's times are this mount's guess. An fsync of the
+	// directory waits for it.
+	if err := unix.Fsync(fds["unlink"]); err != nil {
+		t.Fatal(err)
+	}
 
 	proxy.cutOff()
 	direct := c.Client()
@@ -214,6 +227,11 @@ func TestDirAttrsOtherMount(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := unix.Unlink(join(b, "d", "g")); err != nil {
+		t.Fatal(err)
+	}
+	// B queued the unlink (see unlinker); fsync of the directory waits
+	// until the manager has it.
+	if err := unix.Fsync(openDir(t, join(b, "d"))); err != nil {
 		t.Fatal(err)
 	}
 	want, err := c.Client().GetAttr(context.Background(), client.Ino(st.Ino))

@@ -34,16 +34,22 @@ type fileSystem struct {
 	// it wait until that call is answered, so that none slips in between
 	// the check and the removal and holds a handle to a deleted inode.
 	removing map[client.Ino]chan struct{}
+
+	// unlinks removes files in the background (see unlinker).
+	unlinks *unlinker
 }
 
+// newFileSystem starts the unlinker's worker; unlinks.close stops it.
 func newFileSystem(c *client.Client, o Options) *fileSystem {
-	return &fileSystem{
+	fs := &fileSystem{
 		c: c, o: o, log: o.logger(),
 		files: make(map[client.Ino]*openFile),
 		busy:  make(map[client.Ino]chan struct{}),
 
 		removing: make(map[client.Ino]chan struct{}),
 	}
+	fs.unlinks = newUnlinker(fs)
+	return fs
 }
 
 // openFile is an inode open in this mount. Every handle on the inode

@@ -65,6 +65,7 @@ func Mount(ctx context.Context, c *client.Client, mountpoint string, o Options) 
 
 	srv, err := gofs.Mount(mountpoint, root, goFuseOptions(o))
 	if err != nil {
+		fsys.unlinks.close()
 		return nil, fmt.Errorf("fuse: mount %s: %w", mountpoint, err)
 	}
 	s := &Server{srv: srv, fs: fsys, mountpoint: mountpoint, o: o, log: log, done: make(chan struct{})}
@@ -203,6 +204,9 @@ func (s *Server) unmount() error {
 			<-s.done
 		}
 	}
+	// Removals still queued go to the manager before the mount is gone
+	// (each batch bounded by the client's OpTimeout).
+	s.fs.unlinks.close()
 	// Close what the kernel never released, with a fresh deadline: a
 	// detached mount's users may have written after the first sync.
 	cctx, ccancel := context.WithTimeout(context.Background(), timeout)

@@ -140,6 +140,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *gofuse.EntryOut) (*
 	if n.fresh.absent(name) {
 		return nil, syscall.ENOENT
 	}
+	n.fs.unlinks.waitName(n.ino(), name)
 	ctx = lookup(ctx)
 	a, err := n.fs.c.Lookup(ctx, n.ino(), name)
 	if err != nil {
@@ -164,6 +165,7 @@ func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *gofuse.AttrO
 			out.SetTimeout(valid)
 			return 0
 		}
+		n.fs.unlinks.waitDir(n.ino())
 		n.dir.begin()
 	} else if of := n.fs.openFile(n.ino()); of != nil {
 		// A file this mount is writing: its view is ahead of the
@@ -283,6 +285,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if mode&syscall.S_IFMT == 0 {
 		mode |= syscall.S_IFREG
 	}
+	n.fs.unlinks.waitName(n.ino(), name)
 	done := n.changing()
 	e, err := n.fs.c.Create(ctx, n.ino(), name, client.CreateOptions{
 		Mode: mode, UID: uid, GID: gid, Exclusive: flags&syscall.O_EXCL != 0,
@@ -324,6 +327,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *gofuse.
 	}
 	ctx = mutating(ctx)
 	uid, gid, sgid := n.owner(ctx)
+	n.fs.unlinks.waitName(n.ino(), name)
 	done := n.changing()
 	e, err := n.fs.c.Mkdir(ctx, n.ino(), name, mode&0o7777|sgid, uid, gid)
 	done(e.Parent) // with the parent's new nlink
@@ -347,6 +351,7 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 	if mode&syscall.S_IFMT == 0 {
 		mode |= syscall.S_IFREG
 	}
+	n.fs.unlinks.waitName(n.ino(), name)
 	done := n.changing()
 	e, err := n.fs.c.Create(ctx, n.ino(), name, client.CreateOptions{
 		Mode: mode, UID: uid, GID: gid, Rdev: dev, Exclusive: true,
@@ -364,6 +369,7 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *gofuse.Ent
 	}
 	ctx = mutating(ctx)
 	uid, gid, _ := n.owner(ctx)
+	n.fs.unlinks.waitName(n.ino(), name)
 	done := n.changing()
 	e, err := n.fs.c.Symlink(ctx, n.ino(), name, target, uid, gid)
 	done(e.Parent)
@@ -394,6 +400,7 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 	}
 	ctx = mutating(ctx)
 	ino := client.Ino(target.EmbeddedInode().StableAttr().Ino)
+	n.fs.unlinks.waitName(n.ino(), name)
 	done := n.changing()
 	e, err := n.fs.c.Link(ctx, ino, n.ino(), name)
 	done(e.Parent)
@@ -410,13 +417,16 @@ func (n *node) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if n.fs.o.ReadOnly {
 		return syscall.EROFS
 	}
-	done := n.changing()
 	// The directory removed forgets its attributes (an open descriptor
 	// may still fstat it).
 	gone := nodeOf(n.GetChild(name))
 	if gone != nil {
+		n.fs.unlinks.waitDir(gone.ino())
 		gone.dir.begin()
+	} else {
+		n.fs.unlinks.waitAll()
 	}
+	done := n.changing()
 	r, err := n.fs.c.Rmdir(mutating(ctx), n.ino(), name)
 	if gone != nil {
 		gone.dir.end(nil)
@@ -448,11 +458,16 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 		return syscall.EROFS
 	}
 	ctx = mutating(ctx)
+	n.fs.unlinks.waitName(n.ino(), name)
 	pinned, unhold := n.pinChild(name)
+	if pinned == nil && n.fs.unlinks.enqueue(n, name, unhold) {
+		return 0 // see unlinker
+	}
 	done := n.changing()
 	r, err := n.fs.c.Unlink(ctx, n.ino(), name, pinned != nil)
 	unhold()
 	done(r.Parent)
+	n.fs.unlinks.settled(err)
 	n.fs.settleRemoved(ctx, pinned, r.Ino, err == nil)
 	if err != nil {
 		return n.fs.errno(err, "unlink", n.ino(), name)
@@ -469,6 +484,8 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	if !ok {
 		return syscall.EXDEV
 	}
+	n.fs.unlinks.waitName(n.ino(), name)
+	n.fs.unlinks.waitName(np.ino(), newName)
 	var pinned *openFile
 	unhold := func() {}
 	if flags&renameExchange == 0 {

@@ -39,6 +39,10 @@ type Options struct {
 	UnmountTimeout time.Duration
 	// MaxWrite is the largest read or write request the kernel sends.
 	MaxWrite int
+	// SyncUnlink makes every unlink wait for the manager. By default an
+	// unlink of a file not open here returns once queued, and the queue
+	// goes to the manager in batches (see unlinker in unlink.go).
+	SyncUnlink bool
 	// Log receives the mount's log lines; nil discards them.
 	Log *logrus.Entry
 }

@@ -28,6 +28,7 @@ func runMount(ctx context.Context, e env, args []string) error {
 	fs.Var(&memLimit, "memory-limit", "soft limit for the Go heap (GOMEMLIMIT); 0: the write buffer plus 64MiB")
 	opTimeout := fs.Duration("op-timeout", client.DefaultOpTimeout, "an operation the cluster does not answer within this fails with EIO")
 	fs.DurationVar(&o.UnmountTimeout, "unmount-timeout", o.UnmountTimeout, "on exit, how long a busy mount may stay in use after it is detached before its connection is aborted")
+	fs.BoolVar(&o.SyncUnlink, "sync-unlink", false, "make unlink wait for the manager (default: queued and sent in batches; durable on fsync of the directory)")
 	fs.BoolVar(&o.Debug, "debug", false, "log every FUSE request and reply (needs --log-level debug)")
 	httpAddr := fs.String("http", "", "serve /debug/pprof/ on this address (off when empty)")
 	lf := addLogFlags(fs)
