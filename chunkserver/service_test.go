@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/shoalfs/shoal/chunkserver"
 	"github.com/shoalfs/shoal/chunkserver/chunk"
@@ -400,8 +401,14 @@ func TestCancelledWriteSealsNothing(t *testing.T) {
 	cancel()
 	for i, n := range nodes {
 		waitFor(t, "no files on the node", func() bool { return len(files(t, n)) == 0 })
-		// The name is free again: a full write succeeds.
-		if _, err := writeChunk(t.Context(), n.client, header(1, 1), patch{0, data}); err != nil {
+		// The name is free again once the cancelled write has let go of
+		// it: a full write succeeds.
+		var err error
+		waitFor(t, "the name to be free", func() bool {
+			_, err = writeChunk(t.Context(), n.client, header(1, 1), patch{0, data})
+			return status.Code(err) != codes.AlreadyExists
+		})
+		if err != nil {
 			t.Fatalf("node %d: rewrite after the cancelled write: %v", i, err)
 		}
 	}

@@ -2,14 +2,16 @@
 // per replica holding the data, a CRC32C per 64 KiB block and a trailer
 // (format.go), in a fanned-out directory tree (layout.go).
 //
-// Durability: a replica is written under a temporary name in its final
-// directory, closed and renamed to its final name: it survives the
-// process dying. Sync fsyncs the file and the directory: it survives the
-// machine crashing. A replica sealed but not synced when the machine
-// crashed may come back torn or empty; its header and checksums tell, and
-// it is reported corrupt (and re-copied by the healer), never served.
-// Temporary files left by a crash are removed at Open. Deletes are not fsynced: a delete lost in a crash brings back a
-// replica the manager no longer wants, which it deletes again.
+// Durability: a replica is written to a temporary file (a spare file made
+// ahead of time, spare.go, or one made in its final directory), closed
+// and renamed to its final name: it survives the process dying. Sync
+// fsyncs the file and the directory: it survives the machine crashing. A
+// replica sealed but not synced when the machine crashed may come back
+// torn or empty; its header and checksums tell, and it is reported
+// corrupt (and re-copied by the healer), never served. Temporary and
+// spare files left by a crash are removed at Open. Deletes are not
+// fsynced: a delete lost in a crash brings back a replica the manager no
+// longer wants, which it deletes again.
 //
 // Integrity: every read verifies the checksum of each block it touches,
 // and the header and checksum table carry checksums of their own.
@@ -57,6 +59,9 @@ type Store struct {
 
 	// dirs remembers fan-out directories known to exist.
 	dirs sync.Map // string → struct{}
+
+	// spare holds empty files made ahead for new replicas (spare.go).
+	spare *spares
 
 	mu sync.Mutex // guards the fields below
 	// building holds the replicas being built, so two writers never race
@@ -127,6 +132,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s.bufs.New = func() any { b := alignedBuffer(bufSize); return &b }
 	if err := s.scan(); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("diskstore: %w", err)
+	}
+	if s.spare, err = startSpares(spareRoot(dir), s); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("diskstore: %w", err)
 	}
@@ -219,6 +228,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.spare.close()
 	s.hmu.Lock()
 	s.hgen++
 	for k := range s.handles {

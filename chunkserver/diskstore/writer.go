@@ -59,9 +59,11 @@ func (s *Store) Create(ctx context.Context, id chunk.ID, version, baseVersion ui
 	if err != nil {
 		return nil, ioError("create", err)
 	}
-	f, err := os.CreateTemp(dir, tempPattern(id, version))
-	if err != nil {
-		return nil, ioError("create", err)
+	f := s.spare.take()
+	if f == nil {
+		if f, err = os.CreateTemp(dir, tempPattern(id, version)); err != nil {
+			return nil, ioError("create", err)
+		}
 	}
 	w.f, w.final = f, final
 	if baseVersion != 0 {
