@@ -99,6 +99,31 @@ func TestCloseSurvivesKill9OfEveryProcess(t *testing.T) {
 	if err := os.Rename(filepath.Join(mnt, "d"), filepath.Join(mnt, "renamed")); err != nil {
 		t.Fatal(err)
 	}
+	// Unlinks are queued by the mount; fsync of their directory returns
+	// once the manager has them.
+	gone := filepath.Join(mnt, "gone")
+	if err := os.Mkdir(gone, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const unlinked = 200
+	for i := range unlinked {
+		if err := os.WriteFile(filepath.Join(gone, fmt.Sprint(i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range unlinked {
+		if err := os.Remove(filepath.Join(gone, fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir, err := os.Open(gone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dir.Sync(); err != nil {
+		t.Fatalf("fsync of a directory: %v", err)
+	}
+	dir.Close()
 
 	mount.kill()
 	pc.manager.kill()
@@ -117,6 +142,9 @@ func TestCloseSurvivesKill9OfEveryProcess(t *testing.T) {
 		if got != string(data) {
 			t.Errorf("%s after kill -9 of every process: %d bytes, want the %d closed ones", name, len(got), len(data))
 		}
+	}
+	if got := mustShoal(t, "ls", "--manager", pc.managerAddr, "/gone"); strings.TrimSpace(got) != "" {
+		t.Errorf("files unlinked before an fsync of their directory are back after kill -9 of every process: %q", got)
 	}
 	var fr client.FsckReport
 	if err := shoalJSON(t, &fr, "fsck", "--manager", pc.managerAddr); err != nil || !fr.OK() || fr.Files != uint64(len(files)) {
