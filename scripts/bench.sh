@@ -168,7 +168,7 @@ for t in "${targets[@]}"; do
   rm -f "$d/big.bin"
 
   if [ $have_fio = 1 ]; then
-    read -r bw _ < <(fio_run "$t" seq rw 1M "$SIZE_MIB" --end_fsync=1)
+    read -r bw _ < <(fio_run "$t" seq write 1M "$SIZE_MIB" --end_fsync=1)
     record "fio seq write 1M" MB/s "$t" "$(mbps "$bw")"
     drop_caches
     read -r bw _ < <(fio_run "$t" seq read 1M "$SIZE_MIB")
