@@ -4717,11 +4717,13 @@ const file_shoal_proto_rawDesc = "" +
 	"\tHeartbeat\x12\x17.shoal.HeartbeatRequest\x1a\x18.shoal.HeartbeatResponse\x125\n" +
 	"\x06Status\x12\x14.shoal.StatusRequest\x1a\x15.shoal.StatusResponse\x12/\n" +
 	"\x04Fsck\x12\x12.shoal.FsckRequest\x1a\x13.shoal.FsckResponse\x12G\n" +
-	"\fDecommission\x12\x1a.shoal.DecommissionRequest\x1a\x1b.shoal.DecommissionResponse2\xf2\x02\n" +
+	"\fDecommission\x12\x1a.shoal.DecommissionRequest\x1a\x1b.shoal.DecommissionResponse2\xb7\x03\n" +
 	"\vChunkServer\x12C\n" +
 	"\n" +
 	"WriteChunk\x12\x18.shoal.WriteChunkRequest\x1a\x19.shoal.WriteChunkResponse(\x01\x12@\n" +
-	"\tReadChunk\x12\x17.shoal.ReadChunkRequest\x1a\x18.shoal.ReadChunkResponse0\x01\x12P\n" +
+	"\tReadChunk\x12\x17.shoal.ReadChunkRequest\x1a\x18.shoal.ReadChunkResponse0\x01\x12C\n" +
+	"\n" +
+	"ReadChunks\x12\x17.shoal.ReadChunkRequest\x1a\x18.shoal.ReadChunkResponse(\x010\x01\x12P\n" +
 	"\x0fReplicateChunks\x12\x1d.shoal.ReplicateChunksRequest\x1a\x1e.shoal.ReplicateChunksResponse\x12G\n" +
 	"\fDeleteChunks\x12\x1a.shoal.DeleteChunksRequest\x1a\x1b.shoal.DeleteChunksResponse\x12A\n" +
 	"\n" +
@@ -4867,36 +4869,38 @@ var file_shoal_proto_depIdxs = []int32{
 	50, // 53: shoal.Manager.Decommission:input_type -> shoal.DecommissionRequest
 	53, // 54: shoal.ChunkServer.WriteChunk:input_type -> shoal.WriteChunkRequest
 	56, // 55: shoal.ChunkServer.ReadChunk:input_type -> shoal.ReadChunkRequest
-	59, // 56: shoal.ChunkServer.ReplicateChunks:input_type -> shoal.ReplicateChunksRequest
-	62, // 57: shoal.ChunkServer.DeleteChunks:input_type -> shoal.DeleteChunksRequest
-	65, // 58: shoal.ChunkServer.SyncChunks:input_type -> shoal.SyncChunksRequest
-	5,  // 59: shoal.Manager.Lookup:output_type -> shoal.LookupResponse
-	7,  // 60: shoal.Manager.GetAttr:output_type -> shoal.GetAttrResponse
-	9,  // 61: shoal.Manager.SetAttr:output_type -> shoal.SetAttrResponse
-	11, // 62: shoal.Manager.Create:output_type -> shoal.CreateResponse
-	13, // 63: shoal.Manager.Link:output_type -> shoal.LinkResponse
-	15, // 64: shoal.Manager.Unlink:output_type -> shoal.UnlinkResponse
-	17, // 65: shoal.Manager.Rename:output_type -> shoal.RenameResponse
-	19, // 66: shoal.Manager.ReleaseInode:output_type -> shoal.ReleaseInodeResponse
-	22, // 67: shoal.Manager.ReadDir:output_type -> shoal.ReadDirResponse
-	24, // 68: shoal.Manager.StatFS:output_type -> shoal.StatFSResponse
-	28, // 69: shoal.Manager.GetLayout:output_type -> shoal.GetLayoutResponse
-	30, // 70: shoal.Manager.AllocateChunk:output_type -> shoal.AllocateChunkResponse
-	35, // 71: shoal.Manager.CommitChunks:output_type -> shoal.CommitChunksResponse
-	34, // 72: shoal.Manager.Sync:output_type -> shoal.SyncResponse
-	37, // 73: shoal.Manager.ReportBadReplica:output_type -> shoal.ReportBadReplicaResponse
-	40, // 74: shoal.Manager.Register:output_type -> shoal.RegisterResponse
-	42, // 75: shoal.Manager.Heartbeat:output_type -> shoal.HeartbeatResponse
-	46, // 76: shoal.Manager.Status:output_type -> shoal.StatusResponse
-	49, // 77: shoal.Manager.Fsck:output_type -> shoal.FsckResponse
-	51, // 78: shoal.Manager.Decommission:output_type -> shoal.DecommissionResponse
-	55, // 79: shoal.ChunkServer.WriteChunk:output_type -> shoal.WriteChunkResponse
-	57, // 80: shoal.ChunkServer.ReadChunk:output_type -> shoal.ReadChunkResponse
-	61, // 81: shoal.ChunkServer.ReplicateChunks:output_type -> shoal.ReplicateChunksResponse
-	63, // 82: shoal.ChunkServer.DeleteChunks:output_type -> shoal.DeleteChunksResponse
-	66, // 83: shoal.ChunkServer.SyncChunks:output_type -> shoal.SyncChunksResponse
-	59, // [59:84] is the sub-list for method output_type
-	34, // [34:59] is the sub-list for method input_type
+	56, // 56: shoal.ChunkServer.ReadChunks:input_type -> shoal.ReadChunkRequest
+	59, // 57: shoal.ChunkServer.ReplicateChunks:input_type -> shoal.ReplicateChunksRequest
+	62, // 58: shoal.ChunkServer.DeleteChunks:input_type -> shoal.DeleteChunksRequest
+	65, // 59: shoal.ChunkServer.SyncChunks:input_type -> shoal.SyncChunksRequest
+	5,  // 60: shoal.Manager.Lookup:output_type -> shoal.LookupResponse
+	7,  // 61: shoal.Manager.GetAttr:output_type -> shoal.GetAttrResponse
+	9,  // 62: shoal.Manager.SetAttr:output_type -> shoal.SetAttrResponse
+	11, // 63: shoal.Manager.Create:output_type -> shoal.CreateResponse
+	13, // 64: shoal.Manager.Link:output_type -> shoal.LinkResponse
+	15, // 65: shoal.Manager.Unlink:output_type -> shoal.UnlinkResponse
+	17, // 66: shoal.Manager.Rename:output_type -> shoal.RenameResponse
+	19, // 67: shoal.Manager.ReleaseInode:output_type -> shoal.ReleaseInodeResponse
+	22, // 68: shoal.Manager.ReadDir:output_type -> shoal.ReadDirResponse
+	24, // 69: shoal.Manager.StatFS:output_type -> shoal.StatFSResponse
+	28, // 70: shoal.Manager.GetLayout:output_type -> shoal.GetLayoutResponse
+	30, // 71: shoal.Manager.AllocateChunk:output_type -> shoal.AllocateChunkResponse
+	35, // 72: shoal.Manager.CommitChunks:output_type -> shoal.CommitChunksResponse
+	34, // 73: shoal.Manager.Sync:output_type -> shoal.SyncResponse
+	37, // 74: shoal.Manager.ReportBadReplica:output_type -> shoal.ReportBadReplicaResponse
+	40, // 75: shoal.Manager.Register:output_type -> shoal.RegisterResponse
+	42, // 76: shoal.Manager.Heartbeat:output_type -> shoal.HeartbeatResponse
+	46, // 77: shoal.Manager.Status:output_type -> shoal.StatusResponse
+	49, // 78: shoal.Manager.Fsck:output_type -> shoal.FsckResponse
+	51, // 79: shoal.Manager.Decommission:output_type -> shoal.DecommissionResponse
+	55, // 80: shoal.ChunkServer.WriteChunk:output_type -> shoal.WriteChunkResponse
+	57, // 81: shoal.ChunkServer.ReadChunk:output_type -> shoal.ReadChunkResponse
+	57, // 82: shoal.ChunkServer.ReadChunks:output_type -> shoal.ReadChunkResponse
+	61, // 83: shoal.ChunkServer.ReplicateChunks:output_type -> shoal.ReplicateChunksResponse
+	63, // 84: shoal.ChunkServer.DeleteChunks:output_type -> shoal.DeleteChunksResponse
+	66, // 85: shoal.ChunkServer.SyncChunks:output_type -> shoal.SyncChunksResponse
+	60, // [60:86] is the sub-list for method output_type
+	34, // [34:60] is the sub-list for method input_type
 	34, // [34:34] is the sub-list for extension type_name
 	34, // [34:34] is the sub-list for extension extendee
 	0,  // [0:34] is the sub-list for field type_name
