@@ -1,6 +1,6 @@
 // Package chunkserver stores chunk replicas on a local disk and serves
-// them: the ChunkServer gRPC service (chained writes, ranged reads,
-// replication pulls, deletes), registration and heartbeats to the manager,
+// them: the ChunkServer gRPC service (chained writes, ranged reads, small
+// reads on long-lived streams, replication pulls, deletes), registration and heartbeats to the manager,
 // and a scrubber.
 //
 // # Invariants
@@ -42,7 +42,11 @@
 // handler receives a message, queues it for the forwarder (a bounded
 // queue, which is the chain's backpressure) and writes it locally, so
 // receiving, forwarding and the disk write overlap. The handler always
-// stops and waits for its forwarder before it returns. ReplicateChunks
+// stops and waits for its forwarder before it returns. A ReadChunks
+// handler answers its stream's requests one at a time, in order; between
+// them it waits in Recv, so an idle stream lasts until its client closes
+// it (clients close idle streams on a GOAWAY, so that a graceful stop
+// does not wait for them) or the connection goes. ReplicateChunks
 // copies its items on at most Config.ReplicateWorkers goroutines and waits
 // for them. Run runs the heartbeat loop on the caller's goroutine, owns
 // the scrubber goroutine, and returns only after it has ended.

@@ -2,14 +2,18 @@ package chunkserver_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/shoalfs/shoal/chunkserver/chunk"
 	"github.com/shoalfs/shoal/chunkserver/storetest"
+	"github.com/shoalfs/shoal/internal/transport"
 	shoalpb "github.com/shoalfs/shoal/proto"
 )
 
@@ -86,4 +90,140 @@ func TestReadChunkExactVerifiesWholeBlocks(t *testing.T) {
 		_, err = st.Recv()
 	}
 	wantCode(t, "exact read of a damaged block", err, codes.DataLoss, shoalpb.ErrorDetail_CORRUPT)
+}
+
+// ReadChunks answers each request on one stream with the one message
+// ReadChunk streams for a range whose blocks fit one message, and an
+// empty one past the end. A range whose blocks would take more, or a
+// failed read, ends the stream with the status ReadChunk would end with.
+func TestReadChunks(t *testing.T) {
+	m := startManager(t)
+	nodes := startNodes(t, m, 1)
+	ctx := t.Context()
+	c := nodes[0].client
+	data := storetest.Data(4, 3<<20+12345)
+	if _, err := writeChunk(ctx, c, header(9, 1), patch{0, data}); err != nil {
+		t.Fatal(err)
+	}
+	size := uint64(len(data))
+	st, err := c.ReadChunks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct{ off, n uint64 }{
+		{4096, 4096}, {0, 1}, {chunk.BlockSize - 1, 2}, {100_000, 256 << 10}, {chunk.BlockSize, transport.MaxDataMessage},
+		{size - 10, 100}, {size - 10, 10},
+	} {
+		for _, exact := range []bool{true, false} {
+			req := &shoalpb.ReadChunkRequest{ChunkId: 9, Version: 1, Offset: r.off, Length: r.n, Exact: exact}
+			if err := st.Send(req); err != nil {
+				t.Fatal(err)
+			}
+			got, err := st.Recv()
+			if err != nil {
+				t.Fatalf("[%d,+%d) exact %v: %v", r.off, r.n, exact, err)
+			}
+			want, err := readOneMessage(ctx, c, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !proto.Equal(got, want) {
+				t.Fatalf("[%d,+%d) exact %v: ReadChunks answers [%d,+%d), ReadChunk [%d,+%d)",
+					r.off, r.n, exact, got.Offset, len(got.Data), want.Offset, len(want.Data))
+			}
+		}
+	}
+	for _, r := range []struct{ off, n uint64 }{{size, 10}, {size + 5, 10}, {0, 0}} {
+		if err := st.Send(&shoalpb.ReadChunkRequest{ChunkId: 9, Version: 1, Offset: r.off, Length: r.n, Exact: true}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.Recv()
+		if err != nil || len(got.Data) != 0 || len(got.Crcs) != 0 {
+			t.Fatalf("[%d,+%d), nothing to read: %d bytes, %d checksums, %v; want an empty message", r.off, r.n, len(got.GetData()), len(got.GetCrcs()), err)
+		}
+	}
+	if err := st.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Recv(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after CloseSend: %v, want the stream to end", err)
+	}
+
+	for _, tc := range []struct {
+		what string
+		req  *shoalpb.ReadChunkRequest
+		code codes.Code
+	}{
+		{"a range of 17 blocks", &shoalpb.ReadChunkRequest{ChunkId: 9, Version: 1, Offset: 1, Length: transport.MaxDataMessage}, codes.InvalidArgument},
+		{"a range over 1 MiB", &shoalpb.ReadChunkRequest{ChunkId: 9, Version: 1, Length: transport.MaxDataMessage + 1}, codes.InvalidArgument},
+		{"version 0", &shoalpb.ReadChunkRequest{ChunkId: 9, Version: 0, Length: 1}, codes.InvalidArgument},
+		{"a missing replica", &shoalpb.ReadChunkRequest{ChunkId: 10, Version: 1, Length: 1}, codes.NotFound},
+	} {
+		_, err := readChunks(ctx, c, tc.req)
+		wantCode(t, tc.what, err, tc.code, 0)
+	}
+}
+
+// ReadChunks verifies what it reads: damage anywhere in a block a
+// request touches ends the stream with DataLoss, and the replica is
+// reported.
+func TestReadChunksCorrupt(t *testing.T) {
+	m := startManager(t)
+	nodes := startNodes(t, m, 1)
+	ctx := t.Context()
+	c := nodes[0].client
+	data := storetest.Data(5, 1<<20)
+	if _, err := writeChunk(ctx, c, header(5, 1), patch{0, data}); err != nil {
+		t.Fatal(err)
+	}
+	flipByte(t, nodes[0], 5, 1, 2*chunk.BlockSize+60_000)
+	good := &shoalpb.ReadChunkRequest{ChunkId: 5, Version: 1, Offset: 4096, Length: 4096, Exact: true}
+	for _, exact := range []bool{true, false} {
+		bad := &shoalpb.ReadChunkRequest{ChunkId: 5, Version: 1, Offset: 2*chunk.BlockSize + 4096, Length: 4096, Exact: exact}
+		msgs, err := readChunks(ctx, c, good, bad)
+		if len(msgs) != 1 || !bytes.Equal(msgs[0].Data, data[4096:8192]) {
+			t.Fatalf("the read before the damaged block: %d answers", len(msgs))
+		}
+		wantCode(t, fmt.Sprintf("a read (exact %v) of a damaged block", exact), err, codes.DataLoss, shoalpb.ErrorDetail_CORRUPT)
+	}
+	waitFor(t, "corrupt report", func() bool { return m.reported(nodes[0].srv.NodeID(), 5, 1, corrupt) })
+}
+
+// readChunks sends reqs on one ReadChunks stream and returns the answers
+// up to the first error.
+func readChunks(ctx context.Context, c shoalpb.ChunkServerClient, reqs ...*shoalpb.ReadChunkRequest) ([]*shoalpb.ReadChunkResponse, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st, err := c.ReadChunks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*shoalpb.ReadChunkResponse
+	for _, req := range reqs {
+		if err := st.Send(req); err != nil && !errors.Is(err, io.EOF) {
+			return out, err
+		}
+		m, err := st.Recv()
+		if err != nil {
+			return out, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// readOneMessage returns the one message ReadChunk streams for req.
+func readOneMessage(ctx context.Context, c shoalpb.ChunkServerClient, req *shoalpb.ReadChunkRequest) (*shoalpb.ReadChunkResponse, error) {
+	st, err := c.ReadChunk(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	m, err := st.Recv()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := st.Recv(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("ReadChunk streams more than one message (%v)", err)
+	}
+	return m, nil
 }

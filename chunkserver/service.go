@@ -163,46 +163,17 @@ func (s *Server) ReadChunk(req *shoalpb.ReadChunkRequest, stream shoalpb.ChunkSe
 		return err
 	}
 	defer end()
-	if req.Version == 0 {
-		return s.toStatus(invalidf("chunk %d: version 0", req.ChunkId))
-	}
-	id := ChunkID(req.ChunkId)
-	info, err := s.store.Stat(ctx, id, req.Version)
+	r, err := s.resolveRead(ctx, req)
 	if err != nil {
-		s.noteCorrupt(ChunkInfo{ID: id, Version: req.Version}, err)
 		return s.toStatus(err)
 	}
-	length := uint64(info.Length)
-	if req.Offset >= length || req.Length == 0 {
-		return nil
-	}
-	rend := length // the end of the requested range, clipped
-	if req.Length < length-req.Offset {
-		rend = req.Offset + req.Length
-	}
-	// Widen to whole blocks: they are read and verified whole.
-	pos := req.Offset / BlockSize * BlockSize
-	stop := min((rend+BlockSize-1)/BlockSize*BlockSize, length)
-
 	bp := s.getBuf()
 	defer s.putBuf(bp)
-	for pos < stop {
-		n := min(stop-pos, transport.MaxDataMessage)
-		data := (*bp)[:n]
-		crcs, err := s.store.Checksums(ctx, id, req.Version, int(pos/BlockSize), chunk.Blocks(int64(n)))
-		if err == nil {
-			_, err = s.store.ReadAt(ctx, id, req.Version, data, int64(pos))
-			if errors.Is(err, io.EOF) && pos+n == length {
-				err = nil
-			}
-		}
+	for pos := r.pos; pos < r.stop; {
+		n := min(r.stop-pos, transport.MaxDataMessage)
+		msg, err := s.readMessage(ctx, r, pos, (*bp)[:n])
 		if err != nil {
-			s.noteCorrupt(info, err)
 			return s.toStatus(err)
-		}
-		msg := &shoalpb.ReadChunkResponse{Offset: pos, Data: data, Crcs: crcs}
-		if req.Exact {
-			trimToRange(msg, req.Offset, rend)
 		}
 		// Send marshals data before it returns, so the buffer is free
 		// again (no stats handler keeps messages on chunkservers).
@@ -212,6 +183,114 @@ func (s *Server) ReadChunk(req *shoalpb.ReadChunkRequest, stream shoalpb.ChunkSe
 		pos += n
 	}
 	return nil
+}
+
+// ReadChunks answers each request of the stream, in order, with the
+// one message ReadChunk would stream for it; the range's blocks must fit
+// one message. A failed read ends the stream with its status, as it ends
+// a ReadChunk.
+func (s *Server) ReadChunks(stream shoalpb.ChunkServer_ReadChunksServer) error {
+	ctx, end, err := s.begin(stream.Context())
+	if err != nil {
+		return err
+	}
+	defer end()
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.readOne(ctx, req, stream); err != nil {
+			return err
+		}
+	}
+}
+
+// readOne answers one request of a ReadChunks stream.
+func (s *Server) readOne(ctx context.Context, req *shoalpb.ReadChunkRequest, stream shoalpb.ChunkServer_ReadChunksServer) error {
+	r, err := s.resolveRead(ctx, req)
+	if err != nil {
+		return s.toStatus(err)
+	}
+	if r.stop-r.pos > transport.MaxDataMessage {
+		return s.toStatus(invalidf("chunk %d: [%d, +%d) spans %d bytes of blocks, more than one message holds",
+			req.ChunkId, req.Offset, req.Length, r.stop-r.pos))
+	}
+	if r.pos == r.stop {
+		return stream.Send(&shoalpb.ReadChunkResponse{})
+	}
+	// The buffer is taken per request: an idle stream holds none.
+	bp := s.getBuf()
+	defer s.putBuf(bp)
+	msg, err := s.readMessage(ctx, r, r.pos, (*bp)[:r.stop-r.pos])
+	if err != nil {
+		return s.toStatus(err)
+	}
+	// Send marshals data before it returns, so the buffer is free again.
+	return stream.Send(msg)
+}
+
+// chunkRead is a read request resolved against its replica.
+type chunkRead struct {
+	req  *shoalpb.ReadChunkRequest
+	info ChunkInfo
+	// end is the end of the requested range, clipped to the replica;
+	// [pos, stop) are the whole blocks around [req.Offset, end), which
+	// are read and verified whole. pos == stop when there is nothing
+	// to read.
+	end, pos, stop uint64
+}
+
+// resolveRead checks req and resolves it against its replica.
+func (s *Server) resolveRead(ctx context.Context, req *shoalpb.ReadChunkRequest) (chunkRead, error) {
+	if req.Version == 0 {
+		return chunkRead{}, invalidf("chunk %d: version 0", req.ChunkId)
+	}
+	id := ChunkID(req.ChunkId)
+	info, err := s.store.Stat(ctx, id, req.Version)
+	if err != nil {
+		s.noteCorrupt(ChunkInfo{ID: id, Version: req.Version}, err)
+		return chunkRead{}, err
+	}
+	r := chunkRead{req: req, info: info}
+	length := uint64(info.Length)
+	if req.Offset >= length || req.Length == 0 {
+		return r, nil
+	}
+	r.end = length
+	if req.Length < length-req.Offset {
+		r.end = req.Offset + req.Length
+	}
+	r.pos = req.Offset / BlockSize * BlockSize
+	r.stop = min((r.end+BlockSize-1)/BlockSize*BlockSize, length)
+	return r, nil
+}
+
+// readMessage reads the whole blocks at pos into buf, verifying each,
+// and returns them as a message with their stored checksums, cut down
+// to the requested range if the read is exact. The message's data is
+// buf's.
+func (s *Server) readMessage(ctx context.Context, r chunkRead, pos uint64, buf []byte) (*shoalpb.ReadChunkResponse, error) {
+	id, version := ChunkID(r.req.ChunkId), r.req.Version
+	crcs, err := s.store.Checksums(ctx, id, version, int(pos/BlockSize), chunk.Blocks(int64(len(buf))))
+	if err == nil {
+		_, err = s.store.ReadAt(ctx, id, version, buf, int64(pos))
+		if errors.Is(err, io.EOF) && pos+uint64(len(buf)) == uint64(r.info.Length) {
+			err = nil
+		}
+	}
+	if err != nil {
+		s.noteCorrupt(r.info, err)
+		return nil, err
+	}
+	msg := &shoalpb.ReadChunkResponse{Offset: pos, Data: buf, Crcs: crcs}
+	if r.req.Exact {
+		trimToRange(msg, r.req.Offset, r.end)
+	}
+	return msg, nil
 }
 
 // trimToRange cuts the verified whole blocks of msg down to the bytes in

@@ -262,44 +262,62 @@ func (c *Client) dropAbandoned(chunkID, version uint64, nodes []location) {
 	})
 }
 
-// connPool holds one connection per chunkserver address.
+// connPool holds one connection per chunkserver address, each with a
+// goroutine that watches its state (chunkConn.watch); close waits for
+// them.
 type connPool struct {
 	mu     sync.Mutex // guards conns and closed
-	conns  map[string]*grpc.ClientConn
+	conns  map[string]*chunkConn
 	closed bool
+	wg     sync.WaitGroup // the watchers
 }
 
-func newConnPool() *connPool { return &connPool{conns: make(map[string]*grpc.ClientConn)} }
+func newConnPool() *connPool { return &connPool{conns: make(map[string]*chunkConn)} }
 
 // get returns the chunkserver client for addr, dialing it lazily.
 func (p *connPool) get(addr string) (shoalpb.ChunkServerClient, error) {
+	c, err := p.conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	return c.cs, nil
+}
+
+// conn returns the connection to addr, dialing it lazily.
+func (p *connPool) conn(addr string) (*chunkConn, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return nil, fmt.Errorf("%w (%w)", ErrClosed, syscall.EBADF)
 	}
-	cc, ok := p.conns[addr]
+	c, ok := p.conns[addr]
 	if !ok {
-		var err error
-		cc, err = dial(addr)
+		cc, err := dial(addr)
 		if err != nil {
 			return nil, fmt.Errorf("%w: chunkserver address %q: %v", syscall.EIO, addr, err)
 		}
-		p.conns[addr] = cc
+		c = newChunkConn(cc)
+		p.conns[addr] = c
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			c.watch()
+		}()
 	}
-	return shoalpb.NewChunkServerClient(cc), nil
+	return c, nil
 }
 
 func (p *connPool) close() error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.closed = true
 	var first error
-	for addr, cc := range p.conns {
-		if err := cc.Close(); err != nil && first == nil {
+	for addr, c := range p.conns {
+		if err := c.cc.Close(); err != nil && first == nil {
 			first = fmt.Errorf("client: close connection to %s: %w", addr, err)
 		}
 	}
 	p.conns = nil
+	p.mu.Unlock()
+	p.wg.Wait()
 	return first
 }

@@ -78,7 +78,12 @@
 // CRC32C of the block's bytes before and after them, which the client
 // combines with its own CRC of the bytes it got (crc32_combine) to check
 // the stored value, so a 4 KiB read moves 4 KiB, still verified end to
-// end. Readahead starts only when a read continues the previous one
+// end. A read of at most 256 KiB of a replica is one request on a
+// long-lived ReadChunks stream that the read holds alone while it runs,
+// which spares it a stream's setup on both ends; up to 16 such streams
+// stay open per chunkserver while its connection is ready, and are closed
+// when it is not (a GOAWAY from a chunkserver stopping, a broken
+// connection). Larger reads are ReadChunk calls. Readahead starts only when a read continues the previous one
 // twice in a row (or starts at offset 0). On an error, a
 // timeout (RPCTimeout) or a mismatch the next replica is tried; a
 // replica that is corrupt, short or missing (NotFound, DataLoss) is

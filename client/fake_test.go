@@ -486,11 +486,21 @@ type writeRecord struct {
 type fakeNode struct {
 	shoalpb.UnimplementedChunkServerServer
 	id, addr string
+	gs       *grpc.Server
 
 	mu     sync.Mutex
 	chunks map[ckey][]byte
 	writes []writeRecord
-	reads  int
+	reads  int // reads answered, by ReadChunk or on ReadChunks streams
+	// smallReads counts the reads answered on ReadChunks streams, and
+	// streams the streams; noSmall refuses them, as a chunkserver that
+	// predates ReadChunks.
+	smallReads, streams int
+	noSmall             bool
+	// stallReads holds reads on ReadChunks streams until the stream
+	// ends; stalled counts the reads held.
+	stallReads bool
+	stalled    int
 	// failAfter > 0 makes the next failWrites write streams fail after
 	// that many data bytes, as a node dying mid-stream.
 	failAfter  int64
@@ -649,14 +659,89 @@ func (n *fakeNode) WriteChunk(stream grpc.ClientStreamingServer[shoalpb.WriteChu
 }
 
 func (n *fakeNode) ReadChunk(r *shoalpb.ReadChunkRequest, stream grpc.ServerStreamingServer[shoalpb.ReadChunkResponse]) error {
+	msgs, err := n.read(r, false)
+	if err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		if err := stream.Send(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (n *fakeNode) ReadChunks(stream grpc.BidiStreamingServer[shoalpb.ReadChunkRequest, shoalpb.ReadChunkResponse]) error {
 	n.mu.Lock()
+	noSmall := n.noSmall
+	if !noSmall {
+		n.streams++
+	}
+	n.mu.Unlock()
+	if noSmall {
+		return status.Error(codes.Unimplemented, "unknown method ReadChunks")
+	}
+	for {
+		r, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if n.stallRead(stream.Context()) {
+			return stream.Context().Err()
+		}
+		msgs, err := n.read(r, true)
+		switch {
+		case err != nil:
+			return err
+		case len(msgs) > 1:
+			return status.Errorf(codes.InvalidArgument, "[%d, +%d) takes %d messages", r.Offset, r.Length, len(msgs))
+		case len(msgs) == 0:
+			msgs = append(msgs, &shoalpb.ReadChunkResponse{})
+		}
+		if err := stream.Send(msgs[0]); err != nil {
+			return err
+		}
+	}
+}
+
+// stallRead, if reads stall, holds a read until its stream ends and
+// reports true.
+func (n *fakeNode) stallRead(ctx context.Context) bool {
+	n.mu.Lock()
+	stall := n.stallReads
+	if stall {
+		n.stalled++
+	}
+	n.mu.Unlock()
+	if !stall {
+		return false
+	}
+	<-ctx.Done()
+	n.mu.Lock()
+	n.stalled--
+	n.mu.Unlock()
+	return true
+}
+
+// read counts a read (small: on a ReadChunks stream) and returns the messages
+// that answer it: whole blocks, with a byte flipped if the node serves
+// corrupt data.
+func (n *fakeNode) read(r *shoalpb.ReadChunkRequest, small bool) ([]*shoalpb.ReadChunkResponse, error) {
+	n.mu.Lock()
+	n.reads++
+	if small {
+		n.smallReads++
+	}
 	data, ok := n.chunks[ckey{r.ChunkId, r.Version}]
 	corrupt := n.corrupt
-	n.reads++
 	n.mu.Unlock()
 	if !ok {
-		return status.Errorf(codes.NotFound, "no chunk %d v%d", r.ChunkId, r.Version)
+		return nil, status.Errorf(codes.NotFound, "no chunk %d v%d", r.ChunkId, r.Version)
 	}
+	var msgs []*shoalpb.ReadChunkResponse
 	start := r.Offset - r.Offset%blockSize
 	end := min(r.Offset+r.Length, uint64(len(data)))
 	end = min((end+blockSize-1)/blockSize*blockSize, uint64(len(data)))
@@ -669,11 +754,9 @@ func (n *fakeNode) ReadChunk(r *shoalpb.ReadChunkRequest, stream grpc.ServerStre
 		if corrupt {
 			msg.Data[len(msg.Data)/2] ^= 0xff
 		}
-		if err := stream.Send(msg); err != nil {
-			return err
-		}
+		msgs = append(msgs, msg)
 	}
-	return nil
+	return msgs, nil
 }
 
 func (n *fakeNode) writeLog() []writeRecord {
@@ -700,7 +783,7 @@ func newFakeCluster(t testing.TB, o fakeOptions) *fakeCluster {
 	fc := &fakeCluster{mgr: newFakeManager(o.replication, o.minReplicas, o.chunkSize)}
 	for i := range o.nodes {
 		n := &fakeNode{id: fmt.Sprintf("node%d", i), chunks: map[ckey][]byte{}, conns: map[string]*grpc.ClientConn{}}
-		n.addr, _ = serve(t, func(s *grpc.Server) { shoalpb.RegisterChunkServerServer(s, n) })
+		n.addr, n.gs = serve(t, func(s *grpc.Server) { shoalpb.RegisterChunkServerServer(s, n) })
 		t.Cleanup(func() {
 			n.mu.Lock()
 			defer n.mu.Unlock()
@@ -752,6 +835,17 @@ func (fc *fakeCluster) layout(ino Ino) map[uint64]*shoalpb.ChunkLayout {
 		out[k] = v
 	}
 	return out
+}
+
+// wantNoBadReports fails the test if any replica was reported bad,
+// after reads of what.
+func (fc *fakeCluster) wantNoBadReports(t testing.TB, what string) {
+	t.Helper()
+	fc.mgr.mu.Lock()
+	defer fc.mgr.mu.Unlock()
+	if len(fc.mgr.bad) != 0 {
+		t.Errorf("%s reported bad: %v", what, fc.mgr.bad)
+	}
 }
 
 // waitFor polls cond until it holds or the deadline passes.

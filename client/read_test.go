@@ -137,11 +137,7 @@ func TestReadSkipsDeadReplicaWithoutReport(t *testing.T) {
 	if got := readAll(t, c, a.Ino, mib); !bytes.Equal(got, data) {
 		t.Fatal("read back differs")
 	}
-	fc.mgr.mu.Lock()
-	defer fc.mgr.mu.Unlock()
-	if len(fc.mgr.bad) != 0 {
-		t.Errorf("unreachable replica reported bad: %v", fc.mgr.bad)
-	}
+	fc.wantNoBadReports(t, "an unreachable replica")
 }
 
 func TestHolesAndTruncate(t *testing.T) {
@@ -239,15 +235,7 @@ func TestReadaheadIgnoresOneNearRandomRead(t *testing.T) {
 	c := fc.client(t, func(c *Config) { c.ReadAhead = 4 * mib })
 	ctx := context.Background()
 	data := randBytes(61, 10*mib)
-	a, err := c.Put(ctx, bytes.NewReader(data), int64(len(data)), "/f", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := c.Open(ctx, a.Ino)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close(ctx)
+	f := putOpen(t, c, data)
 	cachedPages := func() int {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -266,4 +254,175 @@ func TestReadaheadIgnoresOneNearRandomRead(t *testing.T) {
 			t.Errorf("after read %d at %d: %d pages cached, want paged=%v", i, off, got, paged)
 		}
 	}
+}
+
+// Small reads go over long-lived ReadChunks streams, one at a time on
+// each, so sequential reads share one stream; larger reads are ReadChunk
+// calls of their own, and so are small reads of chunkservers that
+// predate ReadChunks.
+func TestSmallReadsShareAStream(t *testing.T) {
+	fc := newFakeCluster(t, fakeOptions{nodes: 1, replication: 1, minReplicas: 1, chunkSize: mib})
+	c := fc.client(t, nil)
+	data := randBytes(8, 12*mib)
+	f := putOpen(t, c, data)
+	n := fc.nodes[0]
+	counts := func() (reads, small, streams int) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return n.reads, n.smallReads, n.streams
+	}
+	// Each read lands far from the one before, so none is taken for a
+	// sequential run and served from readahead pages.
+	read := func(off int64, size int) {
+		t.Helper()
+		buf := make([]byte, size)
+		if _, err := f.ReadAt(context.Background(), buf, off); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf, data[off:off+int64(size)]) {
+			t.Fatalf("read of %d at %d differs", size, off)
+		}
+	}
+	read(10*mib+5000, 4096)
+	// Until the connection is seen ready, a stream is closed after its read.
+	conn, err := c.pool.conn(n.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the connection to be seen ready", func() bool {
+		conn.mu.Lock()
+		defer conn.mu.Unlock()
+		return conn.ready
+	})
+	reads0, small0, streams0 := counts()
+	for _, off := range []int64{3 * mib, 7 * mib, mib / 5, 9 * mib / 2, 9 * mib} {
+		read(off, 4096)
+	}
+	read(mib, smallRead)
+	if reads, small, streams := counts(); reads-reads0 != 6 || small-small0 != 6 || streams-streams0 > 1 {
+		t.Fatalf("6 small reads: %d reads, %d of them small, on %d new streams; want 6, 6, at most 1",
+			reads-reads0, small-small0, streams-streams0)
+	}
+	read(11*mib, smallRead+1)
+	if reads, small, _ := counts(); reads-reads0 != 7 || small-small0 != 6 {
+		t.Fatalf("a read of %d bytes went on a ReadChunks stream", smallRead+1)
+	}
+
+	n.mu.Lock()
+	n.noSmall = true
+	n.mu.Unlock()
+	conn.mu.Lock()
+	for _, rs := range conn.idle {
+		rs.cancel()
+	}
+	conn.idle = nil
+	conn.mu.Unlock()
+	read(5*mib/2, 4096)
+	read(8*mib, 100_000)
+	if reads, small, _ := counts(); reads-reads0 != 9 || small-small0 != 6 {
+		t.Fatalf("on a chunkserver without ReadChunks: %d reads, %d small; want 9 and 6", reads-reads0, small-small0)
+	}
+	fc.wantNoBadReports(t, "a replica without ReadChunks")
+}
+
+// A small read that hangs on one replica gives up on it after
+// RPCTimeout and reads the next; one whose caller gives up returns at
+// once, and its stream is closed.
+func TestSmallReadTimeoutAndCancel(t *testing.T) {
+	fc := newFakeCluster(t, fakeOptions{nodes: 2, replication: 2, minReplicas: 2, chunkSize: mib})
+	c := fc.client(t, func(c *Config) { c.RPCTimeout = 300 * time.Millisecond; c.OpTimeout = 5 * time.Second })
+	data := randBytes(10, 4*mib)
+	f := putOpen(t, c, data)
+	stall := func(n *fakeNode) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		n.stallReads = true
+	}
+	stall(fc.nodeByID(fc.layout(f.Ino())[0].Replicas[0].NodeId))
+	buf := make([]byte, 4096)
+	if _, err := f.ReadAt(context.Background(), buf, 300_000); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf, data[300_000:300_000+4096]) {
+		t.Fatal("read past a hung replica differs")
+	}
+	fc.wantNoBadReports(t, "a hung replica")
+
+	for _, n := range fc.nodes {
+		stall(n)
+	}
+	stalled := func() int {
+		sum := 0
+		for _, n := range fc.nodes {
+			n.mu.Lock()
+			sum += n.stalled
+			n.mu.Unlock()
+		}
+		return sum
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.ReadAt(ctx, buf, 5*mib/2) // far from the last read: not paged
+		done <- err
+	}()
+	waitFor(t, 10*time.Second, "the read to hang", func() bool { return stalled() > 0 })
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled read: %v, want context.Canceled", err)
+	}
+	waitFor(t, 10*time.Second, "the hung read's stream to end", func() bool { return stalled() == 0 })
+}
+
+// The read streams a client keeps idle do not hold up a chunkserver's
+// graceful stop: its GOAWAY has the client close them.
+func TestIdleReadStreamsLetGracefulStopEnd(t *testing.T) {
+	fc := newFakeCluster(t, fakeOptions{nodes: 1, replication: 1, minReplicas: 1, chunkSize: mib})
+	c := fc.client(t, nil)
+	data := randBytes(9, 8*mib)
+	f := putOpen(t, c, data)
+	n := fc.nodes[0]
+	conn, err := c.pool.conn(n.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	off := int64(3 * mib / 2)
+	waitFor(t, 10*time.Second, "a read stream kept idle", func() bool {
+		// Far from the last read: not a sequential run, not paged.
+		off = 8*mib - off
+		if _, err := f.ReadAt(context.Background(), buf, off); err != nil {
+			t.Fatal(err)
+		}
+		conn.mu.Lock()
+		defer conn.mu.Unlock()
+		return len(conn.idle) > 0
+	})
+	stopped := make(chan struct{})
+	go func() {
+		n.gs.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(30 * time.Second):
+		n.gs.Stop()
+		t.Fatal("GracefulStop did not return with an idle read stream open")
+	}
+}
+
+// putOpen writes data to /f and opens it until the test ends.
+func putOpen(t testing.TB, c *Client, data []byte) *File {
+	t.Helper()
+	ctx := context.Background()
+	a, err := c.Put(ctx, bytes.NewReader(data), int64(len(data)), "/f", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.Open(ctx, a.Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close(ctx) })
+	return f
 }

@@ -10,6 +10,9 @@ import (
 	"syscall"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	shoalpb "github.com/shoalfs/shoal/proto"
 )
 
@@ -19,6 +22,10 @@ const (
 	// maxReadRPC bounds the bytes asked of a replica in one ReadChunk,
 	// so that one RPCTimeout covers it.
 	maxReadRPC = 8 << 20
+	// smallRead is the most a read asks of a replica on a ReadChunks
+	// stream: its blocks, at most 5 of 64 KiB, fit one message. Larger
+	// reads, readahead pages among them, are ReadChunk calls.
+	smallRead = 256 << 10
 	// layoutMaxAge: a read at or past the end with a layout older than
 	// this fetches it again, in case another client grew the file.
 	layoutMaxAge = time.Second
@@ -245,9 +252,11 @@ var errReplicasBad = errors.New("every replica is missing or corrupt")
 // block it receives against its CRC32C, into dst (of length n) if it is
 // not nil. With a nil dst it returns a buffer of its own: the data of
 // the first message if that holds the whole range, so that no byte is
-// copied, else a new one.
+// copied, else a new one. A read of at most smallRead bytes is one
+// request on a long-lived ReadChunks stream; a larger one, or one of a
+// chunkserver that predates ReadChunks, is a ReadChunk of its own.
 func (c *Client) readReplica(ctx context.Context, addr string, chunkID, version uint64, off, n int64, dst []byte) ([]byte, error) {
-	cs, err := c.pool.get(addr)
+	conn, err := c.pool.conn(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -255,15 +264,25 @@ func (c *Client) readReplica(ctx context.Context, addr string, chunkID, version 
 	defer cancel()
 	// Exact: a small read gets its own bytes, not the whole 64 KiB
 	// blocks around them; it is still checked against the stored CRCs.
-	stream, err := cs.ReadChunk(ctx, &shoalpb.ReadChunkRequest{
-		ChunkId: chunkID, Version: version, Offset: uint64(off), Length: uint64(n), Exact: true,
-	})
+	req := &shoalpb.ReadChunkRequest{ChunkId: chunkID, Version: version, Offset: uint64(off), Length: uint64(n), Exact: true}
+	r := replicaRead{off: off, end: off + n, got: off, dst: dst}
+	if n <= smallRead {
+		m, err := conn.read(ctx, req)
+		if err == nil {
+			if err := r.add(m); err != nil {
+				return nil, err
+			}
+			return r.result()
+		}
+		if status.Code(err) != codes.Unimplemented {
+			return nil, fromStatus(err)
+		}
+	}
+	stream, err := conn.cs.ReadChunk(ctx, req)
 	if err != nil {
 		return nil, fromStatus(err)
 	}
-	end := off + n
-	got := off // bytes before got are filled
-	for got < end {
+	for r.got < r.end {
 		m, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
 			break
@@ -271,29 +290,54 @@ func (c *Client) readReplica(ctx context.Context, addr string, chunkID, version 
 		if err != nil {
 			return nil, fromStatus(err)
 		}
-		mo := int64(m.GetOffset())
-		if err := verifyMessage(m); err != nil {
-			return nil, fmt.Errorf("%w (message at chunk offset %d)", err, mo)
-		}
-		if mo > got {
-			return nil, fmt.Errorf("%w: message at offset %d leaves a gap after %d", errShortReplica, mo, got)
-		}
-		a, b := got, min(mo+int64(len(m.GetData())), end)
-		if dst == nil {
-			if mo == off && b == end {
-				return m.GetData()[:n], nil // one message holds it all: take it
-			}
-			dst = make([]byte, n)
-		}
-		if a < b {
-			copy(dst[a-off:b-off], m.GetData()[a-mo:b-mo])
-			got = b
+		if err := r.add(m); err != nil {
+			return nil, err
 		}
 	}
-	if got < end {
-		return nil, fmt.Errorf("%w: got bytes up to %d of [%d, %d)", errShortReplica, got, off, end)
+	return r.result()
+}
+
+// replicaRead gathers the messages of one read of [off, end) of a
+// replica.
+type replicaRead struct {
+	off, end int64
+	got      int64  // bytes before got are filled
+	dst      []byte // for [off, end); nil until the first bytes come if the caller gave none
+}
+
+// add verifies m and takes its bytes of the range. Messages must come
+// in order, with no gap.
+func (r *replicaRead) add(m *shoalpb.ReadChunkResponse) error {
+	mo := int64(m.GetOffset())
+	if err := verifyMessage(m); err != nil {
+		return fmt.Errorf("%w (message at chunk offset %d)", err, mo)
 	}
-	return dst, nil
+	if mo > r.got {
+		return fmt.Errorf("%w: message at offset %d leaves a gap after %d", errShortReplica, mo, r.got)
+	}
+	data := m.GetData()
+	a, b := r.got, min(mo+int64(len(data)), r.end)
+	if a >= b {
+		return nil
+	}
+	if r.dst == nil {
+		if mo == r.off && b == r.end {
+			r.dst, r.got = data[:b-mo], b // one message holds it all: take it
+			return nil
+		}
+		r.dst = make([]byte, r.end-r.off)
+	}
+	copy(r.dst[a-r.off:b-r.off], data[a-mo:b-mo])
+	r.got = b
+	return nil
+}
+
+// result is the range read, or an error if the replica ended early.
+func (r *replicaRead) result() ([]byte, error) {
+	if r.got < r.end {
+		return nil, fmt.Errorf("%w: got bytes up to %d of [%d, %d)", errShortReplica, r.got, r.off, r.end)
+	}
+	return r.dst, nil
 }
 
 // verifyMessage checks the data of a ReadChunk message against the

@@ -4891,11 +4891,13 @@ const file_shoal_proto_rawDesc = "" +
 	"\tHeartbeat\x12\x17.shoal.HeartbeatRequest\x1a\x18.shoal.HeartbeatResponse\x125\n" +
 	"\x06Status\x12\x14.shoal.StatusRequest\x1a\x15.shoal.StatusResponse\x12/\n" +
 	"\x04Fsck\x12\x12.shoal.FsckRequest\x1a\x13.shoal.FsckResponse\x12G\n" +
-	"\fDecommission\x12\x1a.shoal.DecommissionRequest\x1a\x1b.shoal.DecommissionResponse2\xf2\x02\n" +
+	"\fDecommission\x12\x1a.shoal.DecommissionRequest\x1a\x1b.shoal.DecommissionResponse2\xb7\x03\n" +
 	"\vChunkServer\x12C\n" +
 	"\n" +
 	"WriteChunk\x12\x18.shoal.WriteChunkRequest\x1a\x19.shoal.WriteChunkResponse(\x01\x12@\n" +
-	"\tReadChunk\x12\x17.shoal.ReadChunkRequest\x1a\x18.shoal.ReadChunkResponse0\x01\x12P\n" +
+	"\tReadChunk\x12\x17.shoal.ReadChunkRequest\x1a\x18.shoal.ReadChunkResponse0\x01\x12C\n" +
+	"\n" +
+	"ReadChunks\x12\x17.shoal.ReadChunkRequest\x1a\x18.shoal.ReadChunkResponse(\x010\x01\x12P\n" +
 	"\x0fReplicateChunks\x12\x1d.shoal.ReplicateChunksRequest\x1a\x1e.shoal.ReplicateChunksResponse\x12G\n" +
 	"\fDeleteChunks\x12\x1a.shoal.DeleteChunksRequest\x1a\x1b.shoal.DeleteChunksResponse\x12A\n" +
 	"\n" +
@@ -5049,37 +5051,39 @@ var file_shoal_proto_depIdxs = []int32{
 	53, // 58: shoal.Manager.Decommission:input_type -> shoal.DecommissionRequest
 	56, // 59: shoal.ChunkServer.WriteChunk:input_type -> shoal.WriteChunkRequest
 	59, // 60: shoal.ChunkServer.ReadChunk:input_type -> shoal.ReadChunkRequest
-	62, // 61: shoal.ChunkServer.ReplicateChunks:input_type -> shoal.ReplicateChunksRequest
-	65, // 62: shoal.ChunkServer.DeleteChunks:input_type -> shoal.DeleteChunksRequest
-	68, // 63: shoal.ChunkServer.SyncChunks:input_type -> shoal.SyncChunksRequest
-	5,  // 64: shoal.Manager.Lookup:output_type -> shoal.LookupResponse
-	7,  // 65: shoal.Manager.GetAttr:output_type -> shoal.GetAttrResponse
-	9,  // 66: shoal.Manager.SetAttr:output_type -> shoal.SetAttrResponse
-	11, // 67: shoal.Manager.Create:output_type -> shoal.CreateResponse
-	13, // 68: shoal.Manager.Link:output_type -> shoal.LinkResponse
-	15, // 69: shoal.Manager.Unlink:output_type -> shoal.UnlinkResponse
-	17, // 70: shoal.Manager.UnlinkBatch:output_type -> shoal.UnlinkBatchResponse
-	20, // 71: shoal.Manager.Rename:output_type -> shoal.RenameResponse
-	22, // 72: shoal.Manager.ReleaseInode:output_type -> shoal.ReleaseInodeResponse
-	25, // 73: shoal.Manager.ReadDir:output_type -> shoal.ReadDirResponse
-	27, // 74: shoal.Manager.StatFS:output_type -> shoal.StatFSResponse
-	31, // 75: shoal.Manager.GetLayout:output_type -> shoal.GetLayoutResponse
-	33, // 76: shoal.Manager.AllocateChunk:output_type -> shoal.AllocateChunkResponse
-	38, // 77: shoal.Manager.CommitChunks:output_type -> shoal.CommitChunksResponse
-	37, // 78: shoal.Manager.Sync:output_type -> shoal.SyncResponse
-	40, // 79: shoal.Manager.ReportBadReplica:output_type -> shoal.ReportBadReplicaResponse
-	43, // 80: shoal.Manager.Register:output_type -> shoal.RegisterResponse
-	45, // 81: shoal.Manager.Heartbeat:output_type -> shoal.HeartbeatResponse
-	49, // 82: shoal.Manager.Status:output_type -> shoal.StatusResponse
-	52, // 83: shoal.Manager.Fsck:output_type -> shoal.FsckResponse
-	54, // 84: shoal.Manager.Decommission:output_type -> shoal.DecommissionResponse
-	58, // 85: shoal.ChunkServer.WriteChunk:output_type -> shoal.WriteChunkResponse
-	60, // 86: shoal.ChunkServer.ReadChunk:output_type -> shoal.ReadChunkResponse
-	64, // 87: shoal.ChunkServer.ReplicateChunks:output_type -> shoal.ReplicateChunksResponse
-	66, // 88: shoal.ChunkServer.DeleteChunks:output_type -> shoal.DeleteChunksResponse
-	69, // 89: shoal.ChunkServer.SyncChunks:output_type -> shoal.SyncChunksResponse
-	64, // [64:90] is the sub-list for method output_type
-	38, // [38:64] is the sub-list for method input_type
+	59, // 61: shoal.ChunkServer.ReadChunks:input_type -> shoal.ReadChunkRequest
+	62, // 62: shoal.ChunkServer.ReplicateChunks:input_type -> shoal.ReplicateChunksRequest
+	65, // 63: shoal.ChunkServer.DeleteChunks:input_type -> shoal.DeleteChunksRequest
+	68, // 64: shoal.ChunkServer.SyncChunks:input_type -> shoal.SyncChunksRequest
+	5,  // 65: shoal.Manager.Lookup:output_type -> shoal.LookupResponse
+	7,  // 66: shoal.Manager.GetAttr:output_type -> shoal.GetAttrResponse
+	9,  // 67: shoal.Manager.SetAttr:output_type -> shoal.SetAttrResponse
+	11, // 68: shoal.Manager.Create:output_type -> shoal.CreateResponse
+	13, // 69: shoal.Manager.Link:output_type -> shoal.LinkResponse
+	15, // 70: shoal.Manager.Unlink:output_type -> shoal.UnlinkResponse
+	17, // 71: shoal.Manager.UnlinkBatch:output_type -> shoal.UnlinkBatchResponse
+	20, // 72: shoal.Manager.Rename:output_type -> shoal.RenameResponse
+	22, // 73: shoal.Manager.ReleaseInode:output_type -> shoal.ReleaseInodeResponse
+	25, // 74: shoal.Manager.ReadDir:output_type -> shoal.ReadDirResponse
+	27, // 75: shoal.Manager.StatFS:output_type -> shoal.StatFSResponse
+	31, // 76: shoal.Manager.GetLayout:output_type -> shoal.GetLayoutResponse
+	33, // 77: shoal.Manager.AllocateChunk:output_type -> shoal.AllocateChunkResponse
+	38, // 78: shoal.Manager.CommitChunks:output_type -> shoal.CommitChunksResponse
+	37, // 79: shoal.Manager.Sync:output_type -> shoal.SyncResponse
+	40, // 80: shoal.Manager.ReportBadReplica:output_type -> shoal.ReportBadReplicaResponse
+	43, // 81: shoal.Manager.Register:output_type -> shoal.RegisterResponse
+	45, // 82: shoal.Manager.Heartbeat:output_type -> shoal.HeartbeatResponse
+	49, // 83: shoal.Manager.Status:output_type -> shoal.StatusResponse
+	52, // 84: shoal.Manager.Fsck:output_type -> shoal.FsckResponse
+	54, // 85: shoal.Manager.Decommission:output_type -> shoal.DecommissionResponse
+	58, // 86: shoal.ChunkServer.WriteChunk:output_type -> shoal.WriteChunkResponse
+	60, // 87: shoal.ChunkServer.ReadChunk:output_type -> shoal.ReadChunkResponse
+	60, // 88: shoal.ChunkServer.ReadChunks:output_type -> shoal.ReadChunkResponse
+	64, // 89: shoal.ChunkServer.ReplicateChunks:output_type -> shoal.ReplicateChunksResponse
+	66, // 90: shoal.ChunkServer.DeleteChunks:output_type -> shoal.DeleteChunksResponse
+	69, // 91: shoal.ChunkServer.SyncChunks:output_type -> shoal.SyncChunksResponse
+	65, // [65:92] is the sub-list for method output_type
+	38, // [38:65] is the sub-list for method input_type
 	38, // [38:38] is the sub-list for extension type_name
 	38, // [38:38] is the sub-list for extension extendee
 	0,  // [0:38] is the sub-list for field type_name

@@ -900,6 +900,7 @@ var Manager_ServiceDesc = grpc.ServiceDesc{
 const (
 	ChunkServer_WriteChunk_FullMethodName      = "/shoal.ChunkServer/WriteChunk"
 	ChunkServer_ReadChunk_FullMethodName       = "/shoal.ChunkServer/ReadChunk"
+	ChunkServer_ReadChunks_FullMethodName      = "/shoal.ChunkServer/ReadChunks"
 	ChunkServer_ReplicateChunks_FullMethodName = "/shoal.ChunkServer/ReplicateChunks"
 	ChunkServer_DeleteChunks_FullMethodName    = "/shoal.ChunkServer/DeleteChunks"
 	ChunkServer_SyncChunks_FullMethodName      = "/shoal.ChunkServer/SyncChunks"
@@ -911,6 +912,7 @@ const (
 type ChunkServerClient interface {
 	WriteChunk(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[WriteChunkRequest, WriteChunkResponse], error)
 	ReadChunk(ctx context.Context, in *ReadChunkRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ReadChunkResponse], error)
+	ReadChunks(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ReadChunkRequest, ReadChunkResponse], error)
 	ReplicateChunks(ctx context.Context, in *ReplicateChunksRequest, opts ...grpc.CallOption) (*ReplicateChunksResponse, error)
 	DeleteChunks(ctx context.Context, in *DeleteChunksRequest, opts ...grpc.CallOption) (*DeleteChunksResponse, error)
 	SyncChunks(ctx context.Context, in *SyncChunksRequest, opts ...grpc.CallOption) (*SyncChunksResponse, error)
@@ -956,6 +958,19 @@ func (c *chunkServerClient) ReadChunk(ctx context.Context, in *ReadChunkRequest,
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ChunkServer_ReadChunkClient = grpc.ServerStreamingClient[ReadChunkResponse]
 
+func (c *chunkServerClient) ReadChunks(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ReadChunkRequest, ReadChunkResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ChunkServer_ServiceDesc.Streams[2], ChunkServer_ReadChunks_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ReadChunkRequest, ReadChunkResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ChunkServer_ReadChunksClient = grpc.BidiStreamingClient[ReadChunkRequest, ReadChunkResponse]
+
 func (c *chunkServerClient) ReplicateChunks(ctx context.Context, in *ReplicateChunksRequest, opts ...grpc.CallOption) (*ReplicateChunksResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ReplicateChunksResponse)
@@ -992,6 +1007,7 @@ func (c *chunkServerClient) SyncChunks(ctx context.Context, in *SyncChunksReques
 type ChunkServerServer interface {
 	WriteChunk(grpc.ClientStreamingServer[WriteChunkRequest, WriteChunkResponse]) error
 	ReadChunk(*ReadChunkRequest, grpc.ServerStreamingServer[ReadChunkResponse]) error
+	ReadChunks(grpc.BidiStreamingServer[ReadChunkRequest, ReadChunkResponse]) error
 	ReplicateChunks(context.Context, *ReplicateChunksRequest) (*ReplicateChunksResponse, error)
 	DeleteChunks(context.Context, *DeleteChunksRequest) (*DeleteChunksResponse, error)
 	SyncChunks(context.Context, *SyncChunksRequest) (*SyncChunksResponse, error)
@@ -1010,6 +1026,9 @@ func (UnimplementedChunkServerServer) WriteChunk(grpc.ClientStreamingServer[Writ
 }
 func (UnimplementedChunkServerServer) ReadChunk(*ReadChunkRequest, grpc.ServerStreamingServer[ReadChunkResponse]) error {
 	return status.Error(codes.Unimplemented, "method ReadChunk not implemented")
+}
+func (UnimplementedChunkServerServer) ReadChunks(grpc.BidiStreamingServer[ReadChunkRequest, ReadChunkResponse]) error {
+	return status.Error(codes.Unimplemented, "method ReadChunks not implemented")
 }
 func (UnimplementedChunkServerServer) ReplicateChunks(context.Context, *ReplicateChunksRequest) (*ReplicateChunksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReplicateChunks not implemented")
@@ -1058,6 +1077,13 @@ func _ChunkServer_ReadChunk_Handler(srv interface{}, stream grpc.ServerStream) e
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ChunkServer_ReadChunkServer = grpc.ServerStreamingServer[ReadChunkResponse]
+
+func _ChunkServer_ReadChunks_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ChunkServerServer).ReadChunks(&grpc.GenericServerStream[ReadChunkRequest, ReadChunkResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ChunkServer_ReadChunksServer = grpc.BidiStreamingServer[ReadChunkRequest, ReadChunkResponse]
 
 func _ChunkServer_ReplicateChunks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ReplicateChunksRequest)
@@ -1143,6 +1169,12 @@ var ChunkServer_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "ReadChunk",
 			Handler:       _ChunkServer_ReadChunk_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "ReadChunks",
+			Handler:       _ChunkServer_ReadChunks_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "shoal.proto",

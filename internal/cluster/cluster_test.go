@@ -227,7 +227,7 @@ func TestCorruptReplicaFailsOver(t *testing.T) {
 	// already put one back there. Never the damaged bytes.
 	want := data[1<<20 : 2<<20]
 	c.WaitFor("the chunkserver to drop the corrupt replica", func(ctx context.Context) (bool, error) {
-		got, err := readReplica(bad.Addr, target.ChunkID, target.Version)
+		got, err := readReplica(t, bad.Addr, target.ChunkID, target.Version)
 		switch status.Code(err) {
 		case codes.DataLoss:
 			return false, nil
@@ -246,15 +246,10 @@ func TestCorruptReplicaFailsOver(t *testing.T) {
 
 // readReplica reads a whole replica from one chunkserver, returning its
 // data and the stream's error (nil if all the data arrived).
-func readReplica(addr string, id, version uint64) ([]byte, error) {
-	conn, err := transport.Dial(addr)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
+func readReplica(t *testing.T, addr string, id, version uint64) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), clustertest.WaitTimeout)
 	defer cancel()
-	st, err := shoalpb.NewChunkServerClient(conn).ReadChunk(ctx, &shoalpb.ReadChunkRequest{ChunkId: id, Version: version, Length: chunk.MaxSize})
+	st, err := dialChunkServer(t, addr).ReadChunk(ctx, &shoalpb.ReadChunkRequest{ChunkId: id, Version: version, Length: chunk.MaxSize})
 	if err != nil {
 		return nil, err
 	}
@@ -269,6 +264,99 @@ func readReplica(addr string, id, version uint64) ([]byte, error) {
 		}
 		data = append(data, r.GetData()...)
 	}
+}
+
+// Small reads, each one request on a long-lived ReadChunks stream, fail
+// over as ReadChunk calls do: a damaged replica refuses the damaged
+// block and the client never returns its bytes, and a chunkserver that
+// is gone is passed over for the next replica.
+func TestSmallReadsFailOver(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Capacity: 1 << 30})
+	cl := c.Client()
+	data := randomData(6, 8<<20)
+	put(t, cl, "/f", data)
+	ctx := context.Background()
+	locs, err := cl.Locate(ctx, "/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeIndex := func(id string) int {
+		for i := 0; i < c.Size(); i++ {
+			if s := c.ChunkServer(i); s != nil && s.S.NodeID() == id {
+				return i
+			}
+		}
+		t.Fatalf("no chunkserver %s", id)
+		return -1
+	}
+	a, err := cl.Resolve(ctx, "/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := cl.Open(ctx, a.Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(ctx)
+	// Reads alternate between chunks 1 and 6, far apart, so that none
+	// is taken for a sequential run and served from readahead pages.
+	read := func(what string, off int64) {
+		t.Helper()
+		buf := make([]byte, 4096)
+		if _, err := f.ReadAt(ctx, buf, off); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		mustEqual(t, what, buf, data[off:off+int64(len(buf))])
+	}
+
+	// The reader tries replicas in the manager's order: damage the
+	// first replica of chunk 1 in its second block.
+	target, bad := locs[1], locs[1].Nodes[0]
+	path := diskstore.ReplicaPath(c.ChunkServerDir(nodeIndex(bad.ID)), chunk.ID(target.ChunkID), target.Version)
+	flipByte(t, path, diskstore.DataOffset+70_000)
+	if err := readSmall(t, bad.Addr, target.ChunkID, target.Version, 68_000, 4096); status.Code(err) != codes.DataLoss {
+		t.Fatalf("a small read of the damaged block on %s: %v, want DataLoss", bad.Addr, err)
+	}
+	for i, off := range []int64{68_000, 100_000, 65536 - 100} {
+		read("small read in the damaged block", 1<<20+off)
+		read("small read of chunk 6", 6<<20+int64(i)*300_000)
+	}
+
+	// Stop the chunkserver of chunk 6's first replica.
+	if err := c.StopChunkServer(nodeIndex(locs[6].Nodes[0].ID), true); err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int64{5000, 500_000, 1<<20 - 4096} {
+		read("small read in the damaged chunk", 1<<20+off/4)
+		read("small read with a chunkserver gone", 6<<20+off)
+	}
+}
+
+// readSmall reads [off, off+n) of a replica on a ReadChunks stream to
+// the chunkserver at addr, returning the error.
+func readSmall(t *testing.T, addr string, id, version, off, n uint64) error {
+	ctx, cancel := context.WithTimeout(context.Background(), clustertest.WaitTimeout)
+	defer cancel()
+	st, err := dialChunkServer(t, addr).ReadChunks(ctx)
+	if err != nil {
+		return err
+	}
+	if err := st.Send(&shoalpb.ReadChunkRequest{ChunkId: id, Version: version, Offset: off, Length: n, Exact: true}); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	_, err = st.Recv()
+	return err
+}
+
+// dialChunkServer connects to the chunkserver at addr until the test ends.
+func dialChunkServer(t *testing.T, addr string) shoalpb.ChunkServerClient {
+	t.Helper()
+	conn, err := transport.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return shoalpb.NewChunkServerClient(conn)
 }
 
 func flipByte(t *testing.T, path string, off int64) {
