@@ -216,6 +216,17 @@ func (fs *fileSystem) pinOrHold(ino client.Ino) (*openFile, func()) {
 	}
 }
 
+// waitRemoval waits until an unlink or rename that may remove ino
+// (pinOrHold's hold) is answered, queued unlinks included.
+func (fs *fileSystem) waitRemoval(ino client.Ino) {
+	fs.mu.Lock()
+	ch := fs.removing[ino]
+	fs.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
 // release drops a reference. The last one closes the client.File
 // (committing its data) and, if the inode lost its last name while
 // open, tells the manager it may now delete it.

@@ -174,6 +174,10 @@ func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *gofuse.AttrO
 			n.fs.fillAttr(&out.Attr, a)
 			return 0
 		}
+	} else {
+		// The link count after an unlink of another of its names, which
+		// may still be queued (see unlinker).
+		n.fs.waitRemoval(n.ino())
 	}
 	a, err := n.fs.c.GetAttr(ctx, n.ino())
 	if dir {
