@@ -63,6 +63,10 @@ type File struct {
 	// pending holds attribute changes made while the file had unflushed
 	// writes (DeferAttr), for the next commit to carry, or Flush.
 	pending SetAttr
+	// sending holds the pending changes a commit or Flush is sending:
+	// still this client's view until the reply's attributes, which
+	// include them, replace f.attr.
+	sending SetAttr
 
 	// commitMu is held across each CommitChunks call (only commitLoop
 	// makes them, one at a time), so that SetMtime can wait out a
@@ -216,6 +220,9 @@ func (f *File) Flush(ctx context.Context) error {
 	f.mu.Lock()
 	werr, pend := f.werr, f.pending
 	f.pending = SetAttr{}
+	if werr == nil {
+		f.sending = pend
+	}
 	f.mu.Unlock()
 	if werr != nil || pend == (SetAttr{}) {
 		return werr
@@ -223,6 +230,7 @@ func (f *File) Flush(ctx context.Context) error {
 	attr, err := f.c.SetAttr(ctx, f.ino, pend)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.sending = SetAttr{}
 	if err != nil {
 		f.pending = mergeAttr(pend, f.pending) // the next Flush tries again
 		return err
@@ -271,7 +279,7 @@ func (f *File) DeferAttr(s SetAttr) bool {
 // refreshes the attributes.
 func (f *File) LocalAttr() (Attr, bool) {
 	f.mu.Lock()
-	ok := !f.stale && (f.unflushedLocked() || f.pending != (SetAttr{}))
+	ok := !f.stale && (f.unflushedLocked() || f.pending != (SetAttr{}) || f.sending != (SetAttr{}))
 	f.mu.Unlock()
 	if !ok {
 		return Attr{}, false
@@ -291,10 +299,11 @@ func (f *File) unflushedLocked() bool {
 	return !f.closed && f.werr == nil && (len(f.open) > 0 || len(f.queue) > 0)
 }
 
-// WithPending returns a with the changes DeferAttr holds applied.
+// WithPending returns a with the changes DeferAttr holds applied,
+// including those on their way to the manager.
 func (f *File) WithPending(a Attr) Attr {
 	f.mu.Lock()
-	p := f.pending
+	p := mergeAttr(f.sending, f.pending)
 	f.mu.Unlock()
 	if p.Mode != nil {
 		a.Mode = a.Mode&modeType | *p.Mode&0o7777

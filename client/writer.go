@@ -575,7 +575,7 @@ func (f *File) commit(gens []*gen) error {
 	defer f.commitMu.Unlock()
 	f.mu.Lock()
 	mtime, pend := f.mtime, f.pending
-	f.pending = SetAttr{} // this commit carries them
+	f.pending, f.sending = SetAttr{}, pend // this commit carries them
 	f.mu.Unlock()
 	if mtime == 0 {
 		mtime = time.Now().UnixNano()
@@ -603,13 +603,13 @@ func (f *File) commit(gens []*gen) error {
 		resp, err = f.c.mgr.CommitChunks(ctx, req)
 		return err
 	})
+	f.mu.Lock()
+	f.sending = SetAttr{}
 	if err != nil {
-		f.mu.Lock()
 		f.pending = mergeAttr(pend, f.pending) // for the next commit or Flush
 		f.mu.Unlock()
 		return err
 	}
-	f.mu.Lock()
 	f.attr, f.stale = attrFromPB(resp.GetAttr()), false
 	f.size = max(f.size, int64(f.attr.Size))
 	f.mu.Unlock()
