@@ -698,7 +698,13 @@ type CreateRequest struct {
 	// If false and the name exists as a regular file, Create returns the
 	// existing file (like open(O_CREAT) without O_EXCL) instead of
 	// AlreadyExists. Directories and symlinks always fail with AlreadyExists.
-	Exclusive     bool `protobuf:"varint,9,opt,name=exclusive,proto3" json:"exclusive,omitempty"`
+	Exclusive bool `protobuf:"varint,9,opt,name=exclusive,proto3" json:"exclusive,omitempty"`
+	// Also allocate chunk 0 of a regular file this call makes, as
+	// AllocateChunk would, and return it in first_chunk: the writer of a new
+	// file then needs no AllocateChunk for it. Ignored for other types and
+	// for an existing file. A create that cannot allocate (safe mode, too
+	// few chunkservers) still succeeds, without first_chunk.
+	Allocate      bool `protobuf:"varint,10,opt,name=allocate,proto3" json:"allocate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -796,13 +802,24 @@ func (x *CreateRequest) GetExclusive() bool {
 	return false
 }
 
+func (x *CreateRequest) GetAllocate() bool {
+	if x != nil {
+		return x.Allocate
+	}
+	return false
+}
+
 type CreateResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Attr  *Attr                  `protobuf:"bytes,1,opt,name=attr,proto3" json:"attr,omitempty"`
 	// True if the file was made by this call.
 	Created bool `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
 	// The parent directory's attributes after the call.
-	Parent        *Attr `protobuf:"bytes,3,opt,name=parent,proto3" json:"parent,omitempty"`
+	Parent *Attr `protobuf:"bytes,3,opt,name=parent,proto3" json:"parent,omitempty"`
+	// Chunk 0's allocation, when allocate was asked and could be made. It
+	// is pending like any allocation: a commit must come within the
+	// manager's allocation lifetime, and an unused one just expires.
+	FirstChunk    *AllocateChunkResponse `protobuf:"bytes,4,opt,name=first_chunk,json=firstChunk,proto3" json:"first_chunk,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -854,6 +871,13 @@ func (x *CreateResponse) GetCreated() bool {
 func (x *CreateResponse) GetParent() *Attr {
 	if x != nil {
 		return x.Parent
+	}
+	return nil
+}
+
+func (x *CreateResponse) GetFirstChunk() *AllocateChunkResponse {
+	if x != nil {
+		return x.FirstChunk
 	}
 	return nil
 }
@@ -4420,7 +4444,7 @@ const file_shoal_proto_rawDesc = "" +
 	"\batime_ns\x18\a \x01(\x03R\aatimeNs\x12\x19\n" +
 	"\bmtime_ns\x18\b \x01(\x03R\amtimeNs\"2\n" +
 	"\x0fSetAttrResponse\x12\x1f\n" +
-	"\x04attr\x18\x01 \x01(\v2\v.shoal.AttrR\x04attr\"\xeb\x01\n" +
+	"\x04attr\x18\x01 \x01(\v2\v.shoal.AttrR\x04attr\"\x87\x02\n" +
 	"\rCreateRequest\x12\x16\n" +
 	"\x06parent\x18\x01 \x01(\x04R\x06parent\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -4431,11 +4455,15 @@ const file_shoal_proto_rawDesc = "" +
 	"\x04rdev\x18\a \x01(\rR\x04rdev\x12\x1d\n" +
 	"\n" +
 	"chunk_size\x18\b \x01(\x04R\tchunkSize\x12\x1c\n" +
-	"\texclusive\x18\t \x01(\bR\texclusive\"p\n" +
+	"\texclusive\x18\t \x01(\bR\texclusive\x12\x1a\n" +
+	"\ballocate\x18\n" +
+	" \x01(\bR\ballocate\"\xaf\x01\n" +
 	"\x0eCreateResponse\x12\x1f\n" +
 	"\x04attr\x18\x01 \x01(\v2\v.shoal.AttrR\x04attr\x12\x18\n" +
 	"\acreated\x18\x02 \x01(\bR\acreated\x12#\n" +
-	"\x06parent\x18\x03 \x01(\v2\v.shoal.AttrR\x06parent\"Y\n" +
+	"\x06parent\x18\x03 \x01(\v2\v.shoal.AttrR\x06parent\x12=\n" +
+	"\vfirst_chunk\x18\x04 \x01(\v2\x1c.shoal.AllocateChunkResponseR\n" +
+	"firstChunk\"Y\n" +
 	"\vLinkRequest\x12\x10\n" +
 	"\x03ino\x18\x01 \x01(\x04R\x03ino\x12\x1d\n" +
 	"\n" +
@@ -4817,89 +4845,90 @@ var file_shoal_proto_depIdxs = []int32{
 	3,  // 3: shoal.SetAttrResponse.attr:type_name -> shoal.Attr
 	3,  // 4: shoal.CreateResponse.attr:type_name -> shoal.Attr
 	3,  // 5: shoal.CreateResponse.parent:type_name -> shoal.Attr
-	3,  // 6: shoal.LinkResponse.attr:type_name -> shoal.Attr
-	3,  // 7: shoal.LinkResponse.parent:type_name -> shoal.Attr
-	3,  // 8: shoal.UnlinkResponse.parent:type_name -> shoal.Attr
-	3,  // 9: shoal.RenameResponse.old_parent:type_name -> shoal.Attr
-	3,  // 10: shoal.RenameResponse.new_parent:type_name -> shoal.Attr
-	3,  // 11: shoal.DirEntry.attr:type_name -> shoal.Attr
-	20, // 12: shoal.ReadDirResponse.entries:type_name -> shoal.DirEntry
-	25, // 13: shoal.ChunkLayout.replicas:type_name -> shoal.Location
-	3,  // 14: shoal.GetLayoutResponse.attr:type_name -> shoal.Attr
-	26, // 15: shoal.GetLayoutResponse.chunks:type_name -> shoal.ChunkLayout
-	25, // 16: shoal.AllocateChunkResponse.targets:type_name -> shoal.Location
-	31, // 17: shoal.CommitChunksRequest.chunks:type_name -> shoal.ChunkCommit
-	8,  // 18: shoal.CommitChunksRequest.set:type_name -> shoal.SetAttrRequest
-	3,  // 19: shoal.CommitChunksResponse.attr:type_name -> shoal.Attr
-	38, // 20: shoal.RegisterRequest.chunks:type_name -> shoal.ChunkReport
-	38, // 21: shoal.HeartbeatRequest.added:type_name -> shoal.ChunkReport
-	38, // 22: shoal.HeartbeatRequest.removed:type_name -> shoal.ChunkReport
-	38, // 23: shoal.HeartbeatRequest.corrupt:type_name -> shoal.ChunkReport
-	38, // 24: shoal.HeartbeatResponse.delete:type_name -> shoal.ChunkReport
-	43, // 25: shoal.StatusResponse.nodes:type_name -> shoal.NodeStatus
-	44, // 26: shoal.StatusResponse.healer:type_name -> shoal.HealerStatus
-	48, // 27: shoal.FsckResponse.problems:type_name -> shoal.FsckProblem
-	52, // 28: shoal.WriteChunkRequest.header:type_name -> shoal.WriteChunkHeader
-	54, // 29: shoal.WriteChunkResponse.replicas:type_name -> shoal.ReplicaResult
-	58, // 30: shoal.ReplicateChunksRequest.items:type_name -> shoal.ReplicateItem
-	60, // 31: shoal.ReplicateChunksResponse.results:type_name -> shoal.ReplicateResult
-	38, // 32: shoal.DeleteChunksRequest.chunks:type_name -> shoal.ChunkReport
-	64, // 33: shoal.SyncChunksRequest.chunks:type_name -> shoal.ChunkRef
-	4,  // 34: shoal.Manager.Lookup:input_type -> shoal.LookupRequest
-	6,  // 35: shoal.Manager.GetAttr:input_type -> shoal.GetAttrRequest
-	8,  // 36: shoal.Manager.SetAttr:input_type -> shoal.SetAttrRequest
-	10, // 37: shoal.Manager.Create:input_type -> shoal.CreateRequest
-	12, // 38: shoal.Manager.Link:input_type -> shoal.LinkRequest
-	14, // 39: shoal.Manager.Unlink:input_type -> shoal.UnlinkRequest
-	16, // 40: shoal.Manager.Rename:input_type -> shoal.RenameRequest
-	18, // 41: shoal.Manager.ReleaseInode:input_type -> shoal.ReleaseInodeRequest
-	21, // 42: shoal.Manager.ReadDir:input_type -> shoal.ReadDirRequest
-	23, // 43: shoal.Manager.StatFS:input_type -> shoal.StatFSRequest
-	27, // 44: shoal.Manager.GetLayout:input_type -> shoal.GetLayoutRequest
-	29, // 45: shoal.Manager.AllocateChunk:input_type -> shoal.AllocateChunkRequest
-	32, // 46: shoal.Manager.CommitChunks:input_type -> shoal.CommitChunksRequest
-	33, // 47: shoal.Manager.Sync:input_type -> shoal.SyncRequest
-	36, // 48: shoal.Manager.ReportBadReplica:input_type -> shoal.ReportBadReplicaRequest
-	39, // 49: shoal.Manager.Register:input_type -> shoal.RegisterRequest
-	41, // 50: shoal.Manager.Heartbeat:input_type -> shoal.HeartbeatRequest
-	45, // 51: shoal.Manager.Status:input_type -> shoal.StatusRequest
-	47, // 52: shoal.Manager.Fsck:input_type -> shoal.FsckRequest
-	50, // 53: shoal.Manager.Decommission:input_type -> shoal.DecommissionRequest
-	53, // 54: shoal.ChunkServer.WriteChunk:input_type -> shoal.WriteChunkRequest
-	56, // 55: shoal.ChunkServer.ReadChunk:input_type -> shoal.ReadChunkRequest
-	59, // 56: shoal.ChunkServer.ReplicateChunks:input_type -> shoal.ReplicateChunksRequest
-	62, // 57: shoal.ChunkServer.DeleteChunks:input_type -> shoal.DeleteChunksRequest
-	65, // 58: shoal.ChunkServer.SyncChunks:input_type -> shoal.SyncChunksRequest
-	5,  // 59: shoal.Manager.Lookup:output_type -> shoal.LookupResponse
-	7,  // 60: shoal.Manager.GetAttr:output_type -> shoal.GetAttrResponse
-	9,  // 61: shoal.Manager.SetAttr:output_type -> shoal.SetAttrResponse
-	11, // 62: shoal.Manager.Create:output_type -> shoal.CreateResponse
-	13, // 63: shoal.Manager.Link:output_type -> shoal.LinkResponse
-	15, // 64: shoal.Manager.Unlink:output_type -> shoal.UnlinkResponse
-	17, // 65: shoal.Manager.Rename:output_type -> shoal.RenameResponse
-	19, // 66: shoal.Manager.ReleaseInode:output_type -> shoal.ReleaseInodeResponse
-	22, // 67: shoal.Manager.ReadDir:output_type -> shoal.ReadDirResponse
-	24, // 68: shoal.Manager.StatFS:output_type -> shoal.StatFSResponse
-	28, // 69: shoal.Manager.GetLayout:output_type -> shoal.GetLayoutResponse
-	30, // 70: shoal.Manager.AllocateChunk:output_type -> shoal.AllocateChunkResponse
-	35, // 71: shoal.Manager.CommitChunks:output_type -> shoal.CommitChunksResponse
-	34, // 72: shoal.Manager.Sync:output_type -> shoal.SyncResponse
-	37, // 73: shoal.Manager.ReportBadReplica:output_type -> shoal.ReportBadReplicaResponse
-	40, // 74: shoal.Manager.Register:output_type -> shoal.RegisterResponse
-	42, // 75: shoal.Manager.Heartbeat:output_type -> shoal.HeartbeatResponse
-	46, // 76: shoal.Manager.Status:output_type -> shoal.StatusResponse
-	49, // 77: shoal.Manager.Fsck:output_type -> shoal.FsckResponse
-	51, // 78: shoal.Manager.Decommission:output_type -> shoal.DecommissionResponse
-	55, // 79: shoal.ChunkServer.WriteChunk:output_type -> shoal.WriteChunkResponse
-	57, // 80: shoal.ChunkServer.ReadChunk:output_type -> shoal.ReadChunkResponse
-	61, // 81: shoal.ChunkServer.ReplicateChunks:output_type -> shoal.ReplicateChunksResponse
-	63, // 82: shoal.ChunkServer.DeleteChunks:output_type -> shoal.DeleteChunksResponse
-	66, // 83: shoal.ChunkServer.SyncChunks:output_type -> shoal.SyncChunksResponse
-	59, // [59:84] is the sub-list for method output_type
-	34, // [34:59] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	30, // 6: shoal.CreateResponse.first_chunk:type_name -> shoal.AllocateChunkResponse
+	3,  // 7: shoal.LinkResponse.attr:type_name -> shoal.Attr
+	3,  // 8: shoal.LinkResponse.parent:type_name -> shoal.Attr
+	3,  // 9: shoal.UnlinkResponse.parent:type_name -> shoal.Attr
+	3,  // 10: shoal.RenameResponse.old_parent:type_name -> shoal.Attr
+	3,  // 11: shoal.RenameResponse.new_parent:type_name -> shoal.Attr
+	3,  // 12: shoal.DirEntry.attr:type_name -> shoal.Attr
+	20, // 13: shoal.ReadDirResponse.entries:type_name -> shoal.DirEntry
+	25, // 14: shoal.ChunkLayout.replicas:type_name -> shoal.Location
+	3,  // 15: shoal.GetLayoutResponse.attr:type_name -> shoal.Attr
+	26, // 16: shoal.GetLayoutResponse.chunks:type_name -> shoal.ChunkLayout
+	25, // 17: shoal.AllocateChunkResponse.targets:type_name -> shoal.Location
+	31, // 18: shoal.CommitChunksRequest.chunks:type_name -> shoal.ChunkCommit
+	8,  // 19: shoal.CommitChunksRequest.set:type_name -> shoal.SetAttrRequest
+	3,  // 20: shoal.CommitChunksResponse.attr:type_name -> shoal.Attr
+	38, // 21: shoal.RegisterRequest.chunks:type_name -> shoal.ChunkReport
+	38, // 22: shoal.HeartbeatRequest.added:type_name -> shoal.ChunkReport
+	38, // 23: shoal.HeartbeatRequest.removed:type_name -> shoal.ChunkReport
+	38, // 24: shoal.HeartbeatRequest.corrupt:type_name -> shoal.ChunkReport
+	38, // 25: shoal.HeartbeatResponse.delete:type_name -> shoal.ChunkReport
+	43, // 26: shoal.StatusResponse.nodes:type_name -> shoal.NodeStatus
+	44, // 27: shoal.StatusResponse.healer:type_name -> shoal.HealerStatus
+	48, // 28: shoal.FsckResponse.problems:type_name -> shoal.FsckProblem
+	52, // 29: shoal.WriteChunkRequest.header:type_name -> shoal.WriteChunkHeader
+	54, // 30: shoal.WriteChunkResponse.replicas:type_name -> shoal.ReplicaResult
+	58, // 31: shoal.ReplicateChunksRequest.items:type_name -> shoal.ReplicateItem
+	60, // 32: shoal.ReplicateChunksResponse.results:type_name -> shoal.ReplicateResult
+	38, // 33: shoal.DeleteChunksRequest.chunks:type_name -> shoal.ChunkReport
+	64, // 34: shoal.SyncChunksRequest.chunks:type_name -> shoal.ChunkRef
+	4,  // 35: shoal.Manager.Lookup:input_type -> shoal.LookupRequest
+	6,  // 36: shoal.Manager.GetAttr:input_type -> shoal.GetAttrRequest
+	8,  // 37: shoal.Manager.SetAttr:input_type -> shoal.SetAttrRequest
+	10, // 38: shoal.Manager.Create:input_type -> shoal.CreateRequest
+	12, // 39: shoal.Manager.Link:input_type -> shoal.LinkRequest
+	14, // 40: shoal.Manager.Unlink:input_type -> shoal.UnlinkRequest
+	16, // 41: shoal.Manager.Rename:input_type -> shoal.RenameRequest
+	18, // 42: shoal.Manager.ReleaseInode:input_type -> shoal.ReleaseInodeRequest
+	21, // 43: shoal.Manager.ReadDir:input_type -> shoal.ReadDirRequest
+	23, // 44: shoal.Manager.StatFS:input_type -> shoal.StatFSRequest
+	27, // 45: shoal.Manager.GetLayout:input_type -> shoal.GetLayoutRequest
+	29, // 46: shoal.Manager.AllocateChunk:input_type -> shoal.AllocateChunkRequest
+	32, // 47: shoal.Manager.CommitChunks:input_type -> shoal.CommitChunksRequest
+	33, // 48: shoal.Manager.Sync:input_type -> shoal.SyncRequest
+	36, // 49: shoal.Manager.ReportBadReplica:input_type -> shoal.ReportBadReplicaRequest
+	39, // 50: shoal.Manager.Register:input_type -> shoal.RegisterRequest
+	41, // 51: shoal.Manager.Heartbeat:input_type -> shoal.HeartbeatRequest
+	45, // 52: shoal.Manager.Status:input_type -> shoal.StatusRequest
+	47, // 53: shoal.Manager.Fsck:input_type -> shoal.FsckRequest
+	50, // 54: shoal.Manager.Decommission:input_type -> shoal.DecommissionRequest
+	53, // 55: shoal.ChunkServer.WriteChunk:input_type -> shoal.WriteChunkRequest
+	56, // 56: shoal.ChunkServer.ReadChunk:input_type -> shoal.ReadChunkRequest
+	59, // 57: shoal.ChunkServer.ReplicateChunks:input_type -> shoal.ReplicateChunksRequest
+	62, // 58: shoal.ChunkServer.DeleteChunks:input_type -> shoal.DeleteChunksRequest
+	65, // 59: shoal.ChunkServer.SyncChunks:input_type -> shoal.SyncChunksRequest
+	5,  // 60: shoal.Manager.Lookup:output_type -> shoal.LookupResponse
+	7,  // 61: shoal.Manager.GetAttr:output_type -> shoal.GetAttrResponse
+	9,  // 62: shoal.Manager.SetAttr:output_type -> shoal.SetAttrResponse
+	11, // 63: shoal.Manager.Create:output_type -> shoal.CreateResponse
+	13, // 64: shoal.Manager.Link:output_type -> shoal.LinkResponse
+	15, // 65: shoal.Manager.Unlink:output_type -> shoal.UnlinkResponse
+	17, // 66: shoal.Manager.Rename:output_type -> shoal.RenameResponse
+	19, // 67: shoal.Manager.ReleaseInode:output_type -> shoal.ReleaseInodeResponse
+	22, // 68: shoal.Manager.ReadDir:output_type -> shoal.ReadDirResponse
+	24, // 69: shoal.Manager.StatFS:output_type -> shoal.StatFSResponse
+	28, // 70: shoal.Manager.GetLayout:output_type -> shoal.GetLayoutResponse
+	30, // 71: shoal.Manager.AllocateChunk:output_type -> shoal.AllocateChunkResponse
+	35, // 72: shoal.Manager.CommitChunks:output_type -> shoal.CommitChunksResponse
+	34, // 73: shoal.Manager.Sync:output_type -> shoal.SyncResponse
+	37, // 74: shoal.Manager.ReportBadReplica:output_type -> shoal.ReportBadReplicaResponse
+	40, // 75: shoal.Manager.Register:output_type -> shoal.RegisterResponse
+	42, // 76: shoal.Manager.Heartbeat:output_type -> shoal.HeartbeatResponse
+	46, // 77: shoal.Manager.Status:output_type -> shoal.StatusResponse
+	49, // 78: shoal.Manager.Fsck:output_type -> shoal.FsckResponse
+	51, // 79: shoal.Manager.Decommission:output_type -> shoal.DecommissionResponse
+	55, // 80: shoal.ChunkServer.WriteChunk:output_type -> shoal.WriteChunkResponse
+	57, // 81: shoal.ChunkServer.ReadChunk:output_type -> shoal.ReadChunkResponse
+	61, // 82: shoal.ChunkServer.ReplicateChunks:output_type -> shoal.ReplicateChunksResponse
+	63, // 83: shoal.ChunkServer.DeleteChunks:output_type -> shoal.DeleteChunksResponse
+	66, // 84: shoal.ChunkServer.SyncChunks:output_type -> shoal.SyncChunksResponse
+	60, // [60:85] is the sub-list for method output_type
+	35, // [35:60] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_shoal_proto_init() }
