@@ -75,6 +75,11 @@ type CreateOptions struct {
 	Rdev      uint32
 	Exclusive bool   // fail with EEXIST if the name exists (O_EXCL)
 	ChunkSize uint64 // 0: the manager's default
+	// Allocate asks the manager to allocate the first chunk of a regular
+	// file the call makes, along with it: OpenCreated of the Entry then
+	// writes that chunk out without asking the manager for it. Ask only
+	// when the file is about to be opened with OpenCreated and written.
+	Allocate bool
 }
 
 // Entry is a name that Create, Mkdir, Symlink or Link made: the attributes
@@ -86,6 +91,8 @@ type Entry struct {
 	// when unknown: when a retry found the name made by an attempt whose
 	// reply was lost.
 	Parent *Attr
+
+	first *firstChunk // chunk 0's allocation (CreateOptions.Allocate), or nil
 }
 
 // Removal is what Unlink or Rmdir did.

@@ -20,6 +20,13 @@
 //     chain seals and reports, and the writer moves on to the next chunk
 //     while this one is committed. Several chunks are in flight at once,
 //     bounded by the write buffer.
+//   - A new file (Create with CreateOptions.Allocate, then OpenCreated,
+//     as the mount does) comes with chunk 0 allocated by the create. The
+//     first write-out of chunk 0 uses that allocation, if under a minute
+//     old, instead of calling AllocateChunk; it waits until the
+//     generation is sealed or past 256 KiB, so that a small file still
+//     goes to its replicas side by side. An allocation left unused
+//     expires at the manager; the fallbacks below are unchanged.
 //   - Other writes (random writes, overwrites of sealed data) collect
 //     dirty runs. On Sync (or buffer pressure) the generation allocates
 //     version v+1 of the chunk (base v, the holders of v as targets) and

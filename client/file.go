@@ -60,6 +60,10 @@ type File struct {
 	unsynced  []*chunkLoc
 	syncedAll bool
 
+	// first is chunk 0's allocation handed out with the create
+	// (OpenCreated), until a write-out of chunk 0 takes it (takeFirst).
+	first *firstChunk
+
 	// pending holds attribute changes made while the file had unflushed
 	// writes (DeferAttr), for the next commit to carry, or Flush.
 	pending SetAttr
@@ -86,21 +90,24 @@ func (c *Client) Open(ctx context.Context, ino Ino) (*File, error) {
 	return f.opened(attr, cancel)
 }
 
-// OpenCreated opens a regular file whose attributes a Create call just
-// returned. An empty file has an empty layout, so it is opened without
-// asking the manager (a file of any other size is opened as Open
-// does): for a newly created file, creating and opening it is one round
-// trip. The caller must Close it.
-func (c *Client) OpenCreated(ctx context.Context, attr Attr) (*File, error) {
-	if attr.Size != 0 {
-		return c.Open(ctx, attr.Ino)
+// OpenCreated opens a regular file that a Create call just returned as
+// e. An empty file has an empty layout, so it is opened without asking
+// the manager (a file of any other size is opened as Open does): for a
+// newly created file, creating and opening it is one round trip. If the
+// create handed out chunk 0's allocation (CreateOptions.Allocate), the
+// File writes chunk 0 out on it, sparing that round trip too; only the
+// first File opened from e does. The caller must Close it.
+func (c *Client) OpenCreated(ctx context.Context, e Entry) (*File, error) {
+	if e.Size != 0 {
+		return c.Open(ctx, e.Ino)
 	}
-	f, cancel := c.newFile(attr.Ino)
+	f, cancel := c.newFile(e.Ino)
 	f.layout = make(map[uint64]*chunkLoc)
 	f.layoutOK = true
 	f.layoutAt = time.Now()
 	f.layoutV++
-	return f.opened(attr, cancel)
+	f.first = e.first
+	return f.opened(e.Attr, cancel)
 }
 
 func (c *Client) newFile(ino Ino) (*File, context.CancelFunc) {

@@ -7,7 +7,13 @@ import (
 )
 
 // Every test stops what it starts: clients, files' goroutines, fake
-// servers and their connections.
+// servers, real clusters and their connections.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m,
+		// Badger (in the real clusters' manager) and glog-style loggers
+		// start package-level goroutines.
+		goleak.IgnoreTopFunction("github.com/golang/glog.(*fileSink).flushDaemon"),
+		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
+		goleak.IgnoreAnyFunction("github.com/dgraph-io/ristretto/v2/z.(*AllocatorPool).freeupAllocators"),
+	)
 }

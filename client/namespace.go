@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -75,7 +76,7 @@ func (c *Client) Create(ctx context.Context, parent Ino, name string, o CreateOp
 	}
 	return c.create(ctx, "create", &shoalpb.CreateRequest{
 		Parent: uint64(parent), Name: name, Mode: mode, Uid: o.UID, Gid: o.GID,
-		Rdev: o.Rdev, ChunkSize: o.ChunkSize, Exclusive: o.Exclusive,
+		Rdev: o.Rdev, ChunkSize: o.ChunkSize, Exclusive: o.Exclusive, Allocate: o.Allocate,
 	}, nil)
 }
 
@@ -84,6 +85,7 @@ func (c *Client) Create(ctx context.Context, parent Ino, name string, o CreateOp
 // attributes are what req would have made, that is success (an Entry
 // without Parent).
 func (c *Client) create(ctx context.Context, op string, req *shoalpb.CreateRequest, ours func(Attr) bool) (Entry, error) {
+	asked := time.Now() // an allocation's age counts from before the first attempt
 	var resp *shoalpb.CreateResponse
 	amb, err := c.retry(ctx, func(ctx context.Context) (err error) {
 		resp, err = c.mgr.Create(ctx, req)
@@ -97,7 +99,11 @@ func (c *Client) create(ctx context.Context, op string, req *shoalpb.CreateReque
 	if err != nil {
 		return Entry{}, opErr(op, entryPath(Ino(req.Parent), req.Name), err)
 	}
-	return Entry{Attr: attrFromPB(resp.GetAttr()), Parent: optAttrFromPB(resp.GetParent())}, nil
+	e := Entry{Attr: attrFromPB(resp.GetAttr()), Parent: optAttrFromPB(resp.GetParent())}
+	if fc := resp.GetFirstChunk(); fc != nil && resp.GetCreated() {
+		e.first = &firstChunk{alloc: fc, at: asked}
+	}
+	return e, nil
 }
 
 // Mkdir makes the directory name in parent. mode holds the permissions.

@@ -232,7 +232,7 @@ func (f *File) stream(g *gen) (sealResult, error) {
 	var exclude []string
 	var lastErr error
 	for attempt := 1; attempt <= maxWriteAttempts; attempt++ {
-		alloc, err := f.c.allocate(f.ctx, f.ino, g.index, exclude)
+		alloc, err := f.allocation(g, exclude)
 		if err != nil {
 			if lastErr != nil {
 				err = fmt.Errorf("%w (after: %v)", err, lastErr)
@@ -269,6 +269,75 @@ func (f *File) stream(g *gen) (sealResult, error) {
 	}
 	return sealResult{}, opErr("write", inoPath(f.ino),
 		eio("chunk %d: gave up after %d pipelines: %v", g.index, maxWriteAttempts, lastErr))
+}
+
+// firstChunkMaxAge is the age up to which an allocation handed out with
+// a create is used. The manager keeps an allocation for 30 minutes
+// (metadata's pendingTTL) from when it made it, and the commit may come
+// long after the write-out begins (a chunk streamed as it is written): one
+// this young leaves nearly all the time a fresh allocation would have.
+const firstChunkMaxAge = time.Minute
+
+// firstChunk is chunk 0's allocation, handed out with the file's create.
+type firstChunk struct {
+	alloc *shoalpb.AllocateChunkResponse
+	at    time.Time   // when the create was sent
+	taken atomic.Bool // by a write-out: the allocation is used once at most
+}
+
+// allocation returns the allocation for g's next write-out: for the first
+// write-out of chunk 0 of a new file, the one its create handed out, if
+// still young; otherwise a fresh one from the manager.
+func (f *File) allocation(g *gen, exclude []string) (*shoalpb.AllocateChunkResponse, error) {
+	alloc := f.takeFirst(g)
+	if alloc == nil {
+		return f.c.allocate(f.ctx, f.ino, g.index, exclude)
+	}
+	// Without an allocation's round trip, the write-out of a small file
+	// would start before the file is closed, and go down a chain rather
+	// than to its replicas side by side (see push): wait until it is
+	// sealed or no longer small.
+	if err := f.settle(g); err != nil {
+		return nil, err
+	}
+	f.c.minReplicas.Store(int32(alloc.GetMinReplicas()))
+	return alloc, nil
+}
+
+// takeFirst returns the create's allocation if g may use it: g writes
+// chunk 0, which the file has no version of, and the allocation is young
+// and not taken. Once a write-out of chunk 0 has asked, it is never
+// offered again: a retry allocates afresh.
+func (f *File) takeFirst(g *gen) *shoalpb.AllocateChunkResponse {
+	if g.index != 0 {
+		return nil
+	}
+	f.mu.Lock()
+	fc := f.first
+	f.first = nil
+	noChunk := f.layout[0] == nil
+	f.mu.Unlock()
+	if fc == nil || !fc.taken.CompareAndSwap(false, true) || !noChunk || time.Since(fc.at) >= firstChunkMaxAge {
+		return nil
+	}
+	return fc.alloc
+}
+
+// settle waits until g is sealed or holds more than fanOutMax bytes.
+func (f *File) settle(g *gen) error {
+	for {
+		f.mu.Lock()
+		ok := g.sealed || g.data.end() > fanOutMax
+		f.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-g.wake:
+		case <-f.ctx.Done():
+			return opErr("write", inoPath(f.ino), fmt.Errorf("%w: %w", syscall.EIO, f.ctx.Err()))
+		}
+	}
 }
 
 // allocate asks the manager for the next version of chunk idx and its

@@ -115,10 +115,11 @@ func (fs *fileSystem) openFile(ino client.Ino) *openFile {
 }
 
 // acquire returns the inode's openFile with one more reference, opening
-// a client.File if no handle has it open. created, if not nil, is the
-// attributes a Create call just returned for ino (which spare the
-// manager a layout fetch for a new, empty file).
-func (fs *fileSystem) acquire(ctx context.Context, ino client.Ino, created *client.Attr) (*openFile, error) {
+// a client.File if no handle has it open. created, if not nil, is what a
+// Create call just returned for ino (which spares the manager a layout
+// fetch for a new, empty file, and may carry its first chunk's
+// allocation).
+func (fs *fileSystem) acquire(ctx context.Context, ino client.Ino, created *client.Entry) (*openFile, error) {
 	for {
 		fs.mu.Lock()
 		if of := fs.files[ino]; of != nil {
@@ -310,11 +311,11 @@ func (fs *fileSystem) open(ctx context.Context, ino client.Ino, flags uint32, ma
 
 // openCreated opens a handle for a kernel CREATE on the file a Create
 // call returned.
-func (fs *fileSystem) openCreated(ctx context.Context, a client.Attr, flags uint32) (*handle, syscall.Errno) {
-	return fs.openWith(ctx, a.Ino, &a, flags, a.Size > 0)
+func (fs *fileSystem) openCreated(ctx context.Context, e client.Entry, flags uint32) (*handle, syscall.Errno) {
+	return fs.openWith(ctx, e.Ino, &e, flags, e.Size > 0)
 }
 
-func (fs *fileSystem) openWith(ctx context.Context, ino client.Ino, created *client.Attr, flags uint32, mayTruncate bool) (*handle, syscall.Errno) {
+func (fs *fileSystem) openWith(ctx context.Context, ino client.Ino, created *client.Entry, flags uint32, mayTruncate bool) (*handle, syscall.Errno) {
 	ctx = mutating(ctx)
 	of, err := fs.acquire(ctx, ino, created)
 	if err != nil {

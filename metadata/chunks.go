@@ -93,53 +93,73 @@ func (m *Manager) AllocateChunk(ctx context.Context, ino Ino, index uint64, excl
 	if err != nil {
 		return Allocation{}, err
 	}
-	minReplicas := m.cfg.minReplicas()
-	alloc := Allocation{MinReplicas: minReplicas}
-	if exists {
-		alloc.Chunk = cur.Chunk
-	} else if alloc.Chunk, err = m.st.nextChunk(); err != nil {
-		return Allocation{}, err
+	if !exists {
+		return m.allocateNew(a, index, exclude)
 	}
 
+	minReplicas := m.cfg.minReplicas()
+	alloc := Allocation{Chunk: cur.Chunk, MinReplicas: minReplicas, BaseVersion: cur.Version, BaseLength: cur.Length}
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.checkSafeModeLocked(now); err != nil {
 		return Allocation{}, err
 	}
-	// Too few targets in safe mode means nodes have not re-registered yet,
-	// not that the cluster is full: ask the caller to retry.
-	tooFew := ErrNoChunkServers
-	if m.cl.safeMode {
-		tooFew = ErrSafeMode
+	alloc.Version = max(cur.Version, m.cl.maxPending(cur.Chunk)) + 1
+	for _, n := range m.holdersLocked(cur.Chunk, cur.Version, now) {
+		if !slices.Contains(exclude, n.id) {
+			alloc.Targets = append(alloc.Targets, Location{NodeID: n.id, Addr: n.rec.Addr})
+		}
 	}
-	if exists {
-		alloc.BaseVersion, alloc.BaseLength = cur.Version, cur.Length
-		alloc.Version = max(cur.Version, m.cl.maxPending(cur.Chunk)) + 1
-		for _, n := range m.holdersLocked(cur.Chunk, cur.Version, now) {
-			if !slices.Contains(exclude, n.id) {
-				alloc.Targets = append(alloc.Targets, Location{NodeID: n.id, Addr: n.rec.Addr})
-			}
-		}
-		if len(alloc.Targets) < minReplicas {
-			return Allocation{}, fmt.Errorf("metadata: allocate chunk %d of %d: %d live replicas of version %d, need %d: %w",
-				index, ino, len(alloc.Targets), cur.Version, minReplicas, tooFew)
-		}
-	} else {
-		alloc.Version = 1
-		for _, n := range placement.Choose(m.candidatesLocked(now), placement.Request{N: m.cfg.Replication, Exclude: exclude}) {
-			nd := m.cl.nodes[n.ID]
-			alloc.Targets = append(alloc.Targets, Location{NodeID: n.ID, Addr: nd.rec.Addr})
-			nd.placed += uint64(a.ChunkSize) // until its next report; see node.placed
-		}
-		if len(alloc.Targets) < minReplicas {
-			return Allocation{}, fmt.Errorf("metadata: allocate chunk %d of %d: %d chunkservers available, need %d: %w",
-				index, ino, len(alloc.Targets), minReplicas, tooFew)
-		}
+	if len(alloc.Targets) < minReplicas {
+		return Allocation{}, fmt.Errorf("metadata: allocate chunk %d of %d: %d live replicas of version %d, need %d: %w",
+			index, ino, len(alloc.Targets), cur.Version, minReplicas, m.tooFewLocked())
 	}
 	m.cl.pending[alloc.Chunk] = append(m.cl.pending[alloc.Chunk],
 		pendingVersion{version: alloc.Version, base: alloc.BaseVersion, at: now})
 	return alloc, nil
+}
+
+// allocateNew allocates a new chunk at index of the regular file a, which
+// has no chunk there: a fresh id at version 1, placed on Replication
+// targets. The allocation is only soft state (a pending entry and the
+// targets' placed estimates), so one never used costs nothing lasting:
+// the entry expires after pendingTTL, and the next heartbeat of each
+// target resets its estimate.
+func (m *Manager) allocateNew(a Attr, index uint64, exclude []string) (Allocation, error) {
+	id, err := m.st.nextChunk() // may write to Badger: not under m.mu
+	if err != nil {
+		return Allocation{}, err
+	}
+	minReplicas := m.cfg.minReplicas()
+	alloc := Allocation{Chunk: id, Version: 1, MinReplicas: minReplicas}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.checkSafeModeLocked(now); err != nil {
+		return Allocation{}, err
+	}
+	for _, n := range placement.Choose(m.candidatesLocked(now), placement.Request{N: m.cfg.Replication, Exclude: exclude}) {
+		nd := m.cl.nodes[n.ID]
+		alloc.Targets = append(alloc.Targets, Location{NodeID: n.ID, Addr: nd.rec.Addr})
+		nd.placed += uint64(a.ChunkSize) // until its next report; see node.placed
+	}
+	if len(alloc.Targets) < minReplicas {
+		return Allocation{}, fmt.Errorf("metadata: allocate chunk %d of %d: %d chunkservers available, need %d: %w",
+			index, a.Ino, len(alloc.Targets), minReplicas, m.tooFewLocked())
+	}
+	m.cl.pending[alloc.Chunk] = append(m.cl.pending[alloc.Chunk], pendingVersion{version: alloc.Version, at: now})
+	return alloc, nil
+}
+
+// tooFewLocked is the error for too few targets: in safe mode nodes have
+// not re-registered yet, which is not the cluster being full, and the
+// caller is to retry.
+func (m *Manager) tooFewLocked() error {
+	if m.cl.safeMode {
+		return ErrSafeMode
+	}
+	return ErrNoChunkServers
 }
 
 // CommitChunks records sealed chunk versions in ino's layout, sets its

@@ -208,6 +208,11 @@ type CreateResult struct {
 	Attr    Attr // the inode name refers to
 	Parent  Attr // the parent directory after the call, as GetAttr would return it
 	Created bool // false: a non-exclusive create found an existing file
+	// First is chunk 0's allocation, made when CreateArgs.Allocate asked
+	// for it and Create made a regular file; nil if not asked, or if no
+	// allocation could be made (safe mode, too few chunkservers), which
+	// does not fail the create.
+	First *Allocation
 }
 
 // touched returns the attributes a directory has after a transaction that
@@ -225,6 +230,9 @@ func touched(p Attr, now int64) Attr {
 // symlink or special file, by args.Mode's type bits. When the name exists
 // it fails with ErrExists, except that a non-exclusive create of a regular
 // file over a regular file returns the existing file with Created false.
+// With args.Allocate, a regular file it makes comes with chunk 0
+// allocated (see AllocateChunk); an allocation never used expires after
+// pendingTTL and leaves nothing behind.
 func (m *Manager) Create(ctx context.Context, parent Ino, name string, args CreateArgs) (CreateResult, error) {
 	if err := validateName(name); err != nil {
 		return CreateResult{}, err
@@ -290,6 +298,16 @@ func (m *Manager) Create(ctx context.Context, parent Ino, name string, args Crea
 		m.inodes.Add(1)
 		if r.Attr.IsRegular() {
 			m.files.Add(1)
+		}
+	}
+	if r.Created && r.Attr.IsRegular() && args.Allocate {
+		al, err := m.allocateNew(r.Attr, 0, nil)
+		if err != nil {
+			// The writer allocates when it needs to, and fails then if
+			// it still cannot.
+			m.log.WithError(err).WithField("ino", r.Attr.Ino).Debug("metadata: no first chunk with the create")
+		} else {
+			r.First = &al
 		}
 	}
 	return r, nil

@@ -162,12 +162,16 @@ func (s *service) Create(ctx context.Context, req *shoalpb.CreateRequest) (*shoa
 	}
 	r, err := s.m.Create(ctx, Ino(req.GetParent()), req.GetName(), CreateArgs{
 		Mode: req.GetMode(), UID: req.GetUid(), GID: req.GetGid(), Target: req.GetSymlinkTarget(),
-		Rdev: req.GetRdev(), ChunkSize: req.GetChunkSize(), Exclusive: req.GetExclusive(),
+		Rdev: req.GetRdev(), ChunkSize: req.GetChunkSize(), Exclusive: req.GetExclusive(), Allocate: req.GetAllocate(),
 	})
 	if err != nil {
 		return nil, s.toStatus(err)
 	}
-	return &shoalpb.CreateResponse{Attr: attrToPB(r.Attr), Created: r.Created, Parent: attrToPB(r.Parent)}, nil
+	resp := &shoalpb.CreateResponse{Attr: attrToPB(r.Attr), Created: r.Created, Parent: attrToPB(r.Parent)}
+	if r.First != nil {
+		resp.FirstChunk = allocationToPB(*r.First)
+	}
+	return resp, nil
 }
 
 func (s *service) Link(ctx context.Context, req *shoalpb.LinkRequest) (*shoalpb.LinkResponse, error) {
@@ -319,10 +323,14 @@ func (s *service) AllocateChunk(ctx context.Context, req *shoalpb.AllocateChunkR
 	if err != nil {
 		return nil, s.toStatus(err)
 	}
+	return allocationToPB(al), nil
+}
+
+func allocationToPB(al Allocation) *shoalpb.AllocateChunkResponse {
 	return &shoalpb.AllocateChunkResponse{
 		ChunkId: uint64(al.Chunk), Version: al.Version, BaseVersion: al.BaseVersion, BaseLength: al.BaseLength,
 		Targets: locationsToPB(al.Targets), MinReplicas: uint32(al.MinReplicas),
-	}, nil
+	}
 }
 
 func (s *service) CommitChunks(ctx context.Context, req *shoalpb.CommitChunksRequest) (*shoalpb.CommitChunksResponse, error) {

@@ -110,6 +110,9 @@ type CreateArgs struct {
 	// Exclusive fails with ErrExists if the name exists. Without it an
 	// existing regular file is returned when a regular file is asked for.
 	Exclusive bool
+	// Allocate asks for chunk 0 of a regular file the call makes to be
+	// allocated with it (CreateResult.First).
+	Allocate bool
 }
 
 // Rename flags, as in renameat2(2).

@@ -698,7 +698,13 @@ type CreateRequest struct {
 	// If false and the name exists as a regular file, Create returns the
 	// existing file (like open(O_CREAT) without O_EXCL) instead of
 	// AlreadyExists. Directories and symlinks always fail with AlreadyExists.
-	Exclusive     bool `protobuf:"varint,9,opt,name=exclusive,proto3" json:"exclusive,omitempty"`
+	Exclusive bool `protobuf:"varint,9,opt,name=exclusive,proto3" json:"exclusive,omitempty"`
+	// Also allocate chunk 0 of a regular file this call makes, as
+	// AllocateChunk would, and return it in first_chunk: the writer of a new
+	// file then needs no AllocateChunk for it. Ignored for other types and
+	// for an existing file. A create that cannot allocate (safe mode, too
+	// few chunkservers) still succeeds, without first_chunk.
+	Allocate      bool `protobuf:"varint,10,opt,name=allocate,proto3" json:"allocate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -796,13 +802,24 @@ func (x *CreateRequest) GetExclusive() bool {
 	return false
 }
 
+func (x *CreateRequest) GetAllocate() bool {
+	if x != nil {
+		return x.Allocate
+	}
+	return false
+}
+
 type CreateResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Attr  *Attr                  `protobuf:"bytes,1,opt,name=attr,proto3" json:"attr,omitempty"`
 	// True if the file was made by this call.
 	Created bool `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
 	// The parent directory's attributes after the call.
-	Parent        *Attr `protobuf:"bytes,3,opt,name=parent,proto3" json:"parent,omitempty"`
+	Parent *Attr `protobuf:"bytes,3,opt,name=parent,proto3" json:"parent,omitempty"`
+	// Chunk 0's allocation, when allocate was asked and could be made. It
+	// is pending like any allocation: a commit must come within the
+	// manager's allocation lifetime, and an unused one just expires.
+	FirstChunk    *AllocateChunkResponse `protobuf:"bytes,4,opt,name=first_chunk,json=firstChunk,proto3" json:"first_chunk,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -854,6 +871,13 @@ func (x *CreateResponse) GetCreated() bool {
 func (x *CreateResponse) GetParent() *Attr {
 	if x != nil {
 		return x.Parent
+	}
+	return nil
+}
+
+func (x *CreateResponse) GetFirstChunk() *AllocateChunkResponse {
+	if x != nil {
+		return x.FirstChunk
 	}
 	return nil
 }
@@ -4583,7 +4607,7 @@ const file_shoal_proto_rawDesc = "" +
 	"\batime_ns\x18\a \x01(\x03R\aatimeNs\x12\x19\n" +
 	"\bmtime_ns\x18\b \x01(\x03R\amtimeNs\"2\n" +
 	"\x0fSetAttrResponse\x12\x1f\n" +
-	"\x04attr\x18\x01 \x01(\v2\v.shoal.AttrR\x04attr\"\xeb\x01\n" +
+	"\x04attr\x18\x01 \x01(\v2\v.shoal.AttrR\x04attr\"\x87\x02\n" +
 	"\rCreateRequest\x12\x16\n" +
 	"\x06parent\x18\x01 \x01(\x04R\x06parent\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -4594,11 +4618,15 @@ const file_shoal_proto_rawDesc = "" +
 	"\x04rdev\x18\a \x01(\rR\x04rdev\x12\x1d\n" +
 	"\n" +
 	"chunk_size\x18\b \x01(\x04R\tchunkSize\x12\x1c\n" +
-	"\texclusive\x18\t \x01(\bR\texclusive\"p\n" +
+	"\texclusive\x18\t \x01(\bR\texclusive\x12\x1a\n" +
+	"\ballocate\x18\n" +
+	" \x01(\bR\ballocate\"\xaf\x01\n" +
 	"\x0eCreateResponse\x12\x1f\n" +
 	"\x04attr\x18\x01 \x01(\v2\v.shoal.AttrR\x04attr\x12\x18\n" +
 	"\acreated\x18\x02 \x01(\bR\acreated\x12#\n" +
-	"\x06parent\x18\x03 \x01(\v2\v.shoal.AttrR\x06parent\"Y\n" +
+	"\x06parent\x18\x03 \x01(\v2\v.shoal.AttrR\x06parent\x12=\n" +
+	"\vfirst_chunk\x18\x04 \x01(\v2\x1c.shoal.AllocateChunkResponseR\n" +
+	"firstChunk\"Y\n" +
 	"\vLinkRequest\x12\x10\n" +
 	"\x03ino\x18\x01 \x01(\x04R\x03ino\x12\x1d\n" +
 	"\n" +
@@ -4996,97 +5024,98 @@ var file_shoal_proto_depIdxs = []int32{
 	3,  // 3: shoal.SetAttrResponse.attr:type_name -> shoal.Attr
 	3,  // 4: shoal.CreateResponse.attr:type_name -> shoal.Attr
 	3,  // 5: shoal.CreateResponse.parent:type_name -> shoal.Attr
-	3,  // 6: shoal.LinkResponse.attr:type_name -> shoal.Attr
-	3,  // 7: shoal.LinkResponse.parent:type_name -> shoal.Attr
-	3,  // 8: shoal.UnlinkResponse.parent:type_name -> shoal.Attr
-	14, // 9: shoal.UnlinkBatchRequest.unlinks:type_name -> shoal.UnlinkRequest
-	18, // 10: shoal.UnlinkBatchResponse.outcomes:type_name -> shoal.UnlinkOutcome
-	15, // 11: shoal.UnlinkOutcome.ok:type_name -> shoal.UnlinkResponse
-	1,  // 12: shoal.UnlinkOutcome.reason:type_name -> shoal.ErrorDetail.Reason
-	3,  // 13: shoal.RenameResponse.old_parent:type_name -> shoal.Attr
-	3,  // 14: shoal.RenameResponse.new_parent:type_name -> shoal.Attr
-	3,  // 15: shoal.DirEntry.attr:type_name -> shoal.Attr
-	23, // 16: shoal.ReadDirResponse.entries:type_name -> shoal.DirEntry
-	28, // 17: shoal.ChunkLayout.replicas:type_name -> shoal.Location
-	3,  // 18: shoal.GetLayoutResponse.attr:type_name -> shoal.Attr
-	29, // 19: shoal.GetLayoutResponse.chunks:type_name -> shoal.ChunkLayout
-	28, // 20: shoal.AllocateChunkResponse.targets:type_name -> shoal.Location
-	34, // 21: shoal.CommitChunksRequest.chunks:type_name -> shoal.ChunkCommit
-	8,  // 22: shoal.CommitChunksRequest.set:type_name -> shoal.SetAttrRequest
-	3,  // 23: shoal.CommitChunksResponse.attr:type_name -> shoal.Attr
-	41, // 24: shoal.RegisterRequest.chunks:type_name -> shoal.ChunkReport
-	41, // 25: shoal.HeartbeatRequest.added:type_name -> shoal.ChunkReport
-	41, // 26: shoal.HeartbeatRequest.removed:type_name -> shoal.ChunkReport
-	41, // 27: shoal.HeartbeatRequest.corrupt:type_name -> shoal.ChunkReport
-	41, // 28: shoal.HeartbeatResponse.delete:type_name -> shoal.ChunkReport
-	46, // 29: shoal.StatusResponse.nodes:type_name -> shoal.NodeStatus
-	47, // 30: shoal.StatusResponse.healer:type_name -> shoal.HealerStatus
-	51, // 31: shoal.FsckResponse.problems:type_name -> shoal.FsckProblem
-	55, // 32: shoal.WriteChunkRequest.header:type_name -> shoal.WriteChunkHeader
-	57, // 33: shoal.WriteChunkResponse.replicas:type_name -> shoal.ReplicaResult
-	61, // 34: shoal.ReplicateChunksRequest.items:type_name -> shoal.ReplicateItem
-	63, // 35: shoal.ReplicateChunksResponse.results:type_name -> shoal.ReplicateResult
-	41, // 36: shoal.DeleteChunksRequest.chunks:type_name -> shoal.ChunkReport
-	67, // 37: shoal.SyncChunksRequest.chunks:type_name -> shoal.ChunkRef
-	4,  // 38: shoal.Manager.Lookup:input_type -> shoal.LookupRequest
-	6,  // 39: shoal.Manager.GetAttr:input_type -> shoal.GetAttrRequest
-	8,  // 40: shoal.Manager.SetAttr:input_type -> shoal.SetAttrRequest
-	10, // 41: shoal.Manager.Create:input_type -> shoal.CreateRequest
-	12, // 42: shoal.Manager.Link:input_type -> shoal.LinkRequest
-	14, // 43: shoal.Manager.Unlink:input_type -> shoal.UnlinkRequest
-	16, // 44: shoal.Manager.UnlinkBatch:input_type -> shoal.UnlinkBatchRequest
-	19, // 45: shoal.Manager.Rename:input_type -> shoal.RenameRequest
-	21, // 46: shoal.Manager.ReleaseInode:input_type -> shoal.ReleaseInodeRequest
-	24, // 47: shoal.Manager.ReadDir:input_type -> shoal.ReadDirRequest
-	26, // 48: shoal.Manager.StatFS:input_type -> shoal.StatFSRequest
-	30, // 49: shoal.Manager.GetLayout:input_type -> shoal.GetLayoutRequest
-	32, // 50: shoal.Manager.AllocateChunk:input_type -> shoal.AllocateChunkRequest
-	35, // 51: shoal.Manager.CommitChunks:input_type -> shoal.CommitChunksRequest
-	36, // 52: shoal.Manager.Sync:input_type -> shoal.SyncRequest
-	39, // 53: shoal.Manager.ReportBadReplica:input_type -> shoal.ReportBadReplicaRequest
-	42, // 54: shoal.Manager.Register:input_type -> shoal.RegisterRequest
-	44, // 55: shoal.Manager.Heartbeat:input_type -> shoal.HeartbeatRequest
-	48, // 56: shoal.Manager.Status:input_type -> shoal.StatusRequest
-	50, // 57: shoal.Manager.Fsck:input_type -> shoal.FsckRequest
-	53, // 58: shoal.Manager.Decommission:input_type -> shoal.DecommissionRequest
-	56, // 59: shoal.ChunkServer.WriteChunk:input_type -> shoal.WriteChunkRequest
-	59, // 60: shoal.ChunkServer.ReadChunk:input_type -> shoal.ReadChunkRequest
-	59, // 61: shoal.ChunkServer.ReadChunks:input_type -> shoal.ReadChunkRequest
-	62, // 62: shoal.ChunkServer.ReplicateChunks:input_type -> shoal.ReplicateChunksRequest
-	65, // 63: shoal.ChunkServer.DeleteChunks:input_type -> shoal.DeleteChunksRequest
-	68, // 64: shoal.ChunkServer.SyncChunks:input_type -> shoal.SyncChunksRequest
-	5,  // 65: shoal.Manager.Lookup:output_type -> shoal.LookupResponse
-	7,  // 66: shoal.Manager.GetAttr:output_type -> shoal.GetAttrResponse
-	9,  // 67: shoal.Manager.SetAttr:output_type -> shoal.SetAttrResponse
-	11, // 68: shoal.Manager.Create:output_type -> shoal.CreateResponse
-	13, // 69: shoal.Manager.Link:output_type -> shoal.LinkResponse
-	15, // 70: shoal.Manager.Unlink:output_type -> shoal.UnlinkResponse
-	17, // 71: shoal.Manager.UnlinkBatch:output_type -> shoal.UnlinkBatchResponse
-	20, // 72: shoal.Manager.Rename:output_type -> shoal.RenameResponse
-	22, // 73: shoal.Manager.ReleaseInode:output_type -> shoal.ReleaseInodeResponse
-	25, // 74: shoal.Manager.ReadDir:output_type -> shoal.ReadDirResponse
-	27, // 75: shoal.Manager.StatFS:output_type -> shoal.StatFSResponse
-	31, // 76: shoal.Manager.GetLayout:output_type -> shoal.GetLayoutResponse
-	33, // 77: shoal.Manager.AllocateChunk:output_type -> shoal.AllocateChunkResponse
-	38, // 78: shoal.Manager.CommitChunks:output_type -> shoal.CommitChunksResponse
-	37, // 79: shoal.Manager.Sync:output_type -> shoal.SyncResponse
-	40, // 80: shoal.Manager.ReportBadReplica:output_type -> shoal.ReportBadReplicaResponse
-	43, // 81: shoal.Manager.Register:output_type -> shoal.RegisterResponse
-	45, // 82: shoal.Manager.Heartbeat:output_type -> shoal.HeartbeatResponse
-	49, // 83: shoal.Manager.Status:output_type -> shoal.StatusResponse
-	52, // 84: shoal.Manager.Fsck:output_type -> shoal.FsckResponse
-	54, // 85: shoal.Manager.Decommission:output_type -> shoal.DecommissionResponse
-	58, // 86: shoal.ChunkServer.WriteChunk:output_type -> shoal.WriteChunkResponse
-	60, // 87: shoal.ChunkServer.ReadChunk:output_type -> shoal.ReadChunkResponse
-	60, // 88: shoal.ChunkServer.ReadChunks:output_type -> shoal.ReadChunkResponse
-	64, // 89: shoal.ChunkServer.ReplicateChunks:output_type -> shoal.ReplicateChunksResponse
-	66, // 90: shoal.ChunkServer.DeleteChunks:output_type -> shoal.DeleteChunksResponse
-	69, // 91: shoal.ChunkServer.SyncChunks:output_type -> shoal.SyncChunksResponse
-	65, // [65:92] is the sub-list for method output_type
-	38, // [38:65] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	33, // 6: shoal.CreateResponse.first_chunk:type_name -> shoal.AllocateChunkResponse
+	3,  // 7: shoal.LinkResponse.attr:type_name -> shoal.Attr
+	3,  // 8: shoal.LinkResponse.parent:type_name -> shoal.Attr
+	3,  // 9: shoal.UnlinkResponse.parent:type_name -> shoal.Attr
+	14, // 10: shoal.UnlinkBatchRequest.unlinks:type_name -> shoal.UnlinkRequest
+	18, // 11: shoal.UnlinkBatchResponse.outcomes:type_name -> shoal.UnlinkOutcome
+	15, // 12: shoal.UnlinkOutcome.ok:type_name -> shoal.UnlinkResponse
+	1,  // 13: shoal.UnlinkOutcome.reason:type_name -> shoal.ErrorDetail.Reason
+	3,  // 14: shoal.RenameResponse.old_parent:type_name -> shoal.Attr
+	3,  // 15: shoal.RenameResponse.new_parent:type_name -> shoal.Attr
+	3,  // 16: shoal.DirEntry.attr:type_name -> shoal.Attr
+	23, // 17: shoal.ReadDirResponse.entries:type_name -> shoal.DirEntry
+	28, // 18: shoal.ChunkLayout.replicas:type_name -> shoal.Location
+	3,  // 19: shoal.GetLayoutResponse.attr:type_name -> shoal.Attr
+	29, // 20: shoal.GetLayoutResponse.chunks:type_name -> shoal.ChunkLayout
+	28, // 21: shoal.AllocateChunkResponse.targets:type_name -> shoal.Location
+	34, // 22: shoal.CommitChunksRequest.chunks:type_name -> shoal.ChunkCommit
+	8,  // 23: shoal.CommitChunksRequest.set:type_name -> shoal.SetAttrRequest
+	3,  // 24: shoal.CommitChunksResponse.attr:type_name -> shoal.Attr
+	41, // 25: shoal.RegisterRequest.chunks:type_name -> shoal.ChunkReport
+	41, // 26: shoal.HeartbeatRequest.added:type_name -> shoal.ChunkReport
+	41, // 27: shoal.HeartbeatRequest.removed:type_name -> shoal.ChunkReport
+	41, // 28: shoal.HeartbeatRequest.corrupt:type_name -> shoal.ChunkReport
+	41, // 29: shoal.HeartbeatResponse.delete:type_name -> shoal.ChunkReport
+	46, // 30: shoal.StatusResponse.nodes:type_name -> shoal.NodeStatus
+	47, // 31: shoal.StatusResponse.healer:type_name -> shoal.HealerStatus
+	51, // 32: shoal.FsckResponse.problems:type_name -> shoal.FsckProblem
+	55, // 33: shoal.WriteChunkRequest.header:type_name -> shoal.WriteChunkHeader
+	57, // 34: shoal.WriteChunkResponse.replicas:type_name -> shoal.ReplicaResult
+	61, // 35: shoal.ReplicateChunksRequest.items:type_name -> shoal.ReplicateItem
+	63, // 36: shoal.ReplicateChunksResponse.results:type_name -> shoal.ReplicateResult
+	41, // 37: shoal.DeleteChunksRequest.chunks:type_name -> shoal.ChunkReport
+	67, // 38: shoal.SyncChunksRequest.chunks:type_name -> shoal.ChunkRef
+	4,  // 39: shoal.Manager.Lookup:input_type -> shoal.LookupRequest
+	6,  // 40: shoal.Manager.GetAttr:input_type -> shoal.GetAttrRequest
+	8,  // 41: shoal.Manager.SetAttr:input_type -> shoal.SetAttrRequest
+	10, // 42: shoal.Manager.Create:input_type -> shoal.CreateRequest
+	12, // 43: shoal.Manager.Link:input_type -> shoal.LinkRequest
+	14, // 44: shoal.Manager.Unlink:input_type -> shoal.UnlinkRequest
+	16, // 45: shoal.Manager.UnlinkBatch:input_type -> shoal.UnlinkBatchRequest
+	19, // 46: shoal.Manager.Rename:input_type -> shoal.RenameRequest
+	21, // 47: shoal.Manager.ReleaseInode:input_type -> shoal.ReleaseInodeRequest
+	24, // 48: shoal.Manager.ReadDir:input_type -> shoal.ReadDirRequest
+	26, // 49: shoal.Manager.StatFS:input_type -> shoal.StatFSRequest
+	30, // 50: shoal.Manager.GetLayout:input_type -> shoal.GetLayoutRequest
+	32, // 51: shoal.Manager.AllocateChunk:input_type -> shoal.AllocateChunkRequest
+	35, // 52: shoal.Manager.CommitChunks:input_type -> shoal.CommitChunksRequest
+	36, // 53: shoal.Manager.Sync:input_type -> shoal.SyncRequest
+	39, // 54: shoal.Manager.ReportBadReplica:input_type -> shoal.ReportBadReplicaRequest
+	42, // 55: shoal.Manager.Register:input_type -> shoal.RegisterRequest
+	44, // 56: shoal.Manager.Heartbeat:input_type -> shoal.HeartbeatRequest
+	48, // 57: shoal.Manager.Status:input_type -> shoal.StatusRequest
+	50, // 58: shoal.Manager.Fsck:input_type -> shoal.FsckRequest
+	53, // 59: shoal.Manager.Decommission:input_type -> shoal.DecommissionRequest
+	56, // 60: shoal.ChunkServer.WriteChunk:input_type -> shoal.WriteChunkRequest
+	59, // 61: shoal.ChunkServer.ReadChunk:input_type -> shoal.ReadChunkRequest
+	59, // 62: shoal.ChunkServer.ReadChunks:input_type -> shoal.ReadChunkRequest
+	62, // 63: shoal.ChunkServer.ReplicateChunks:input_type -> shoal.ReplicateChunksRequest
+	65, // 64: shoal.ChunkServer.DeleteChunks:input_type -> shoal.DeleteChunksRequest
+	68, // 65: shoal.ChunkServer.SyncChunks:input_type -> shoal.SyncChunksRequest
+	5,  // 66: shoal.Manager.Lookup:output_type -> shoal.LookupResponse
+	7,  // 67: shoal.Manager.GetAttr:output_type -> shoal.GetAttrResponse
+	9,  // 68: shoal.Manager.SetAttr:output_type -> shoal.SetAttrResponse
+	11, // 69: shoal.Manager.Create:output_type -> shoal.CreateResponse
+	13, // 70: shoal.Manager.Link:output_type -> shoal.LinkResponse
+	15, // 71: shoal.Manager.Unlink:output_type -> shoal.UnlinkResponse
+	17, // 72: shoal.Manager.UnlinkBatch:output_type -> shoal.UnlinkBatchResponse
+	20, // 73: shoal.Manager.Rename:output_type -> shoal.RenameResponse
+	22, // 74: shoal.Manager.ReleaseInode:output_type -> shoal.ReleaseInodeResponse
+	25, // 75: shoal.Manager.ReadDir:output_type -> shoal.ReadDirResponse
+	27, // 76: shoal.Manager.StatFS:output_type -> shoal.StatFSResponse
+	31, // 77: shoal.Manager.GetLayout:output_type -> shoal.GetLayoutResponse
+	33, // 78: shoal.Manager.AllocateChunk:output_type -> shoal.AllocateChunkResponse
+	38, // 79: shoal.Manager.CommitChunks:output_type -> shoal.CommitChunksResponse
+	37, // 80: shoal.Manager.Sync:output_type -> shoal.SyncResponse
+	40, // 81: shoal.Manager.ReportBadReplica:output_type -> shoal.ReportBadReplicaResponse
+	43, // 82: shoal.Manager.Register:output_type -> shoal.RegisterResponse
+	45, // 83: shoal.Manager.Heartbeat:output_type -> shoal.HeartbeatResponse
+	49, // 84: shoal.Manager.Status:output_type -> shoal.StatusResponse
+	52, // 85: shoal.Manager.Fsck:output_type -> shoal.FsckResponse
+	54, // 86: shoal.Manager.Decommission:output_type -> shoal.DecommissionResponse
+	58, // 87: shoal.ChunkServer.WriteChunk:output_type -> shoal.WriteChunkResponse
+	60, // 88: shoal.ChunkServer.ReadChunk:output_type -> shoal.ReadChunkResponse
+	60, // 89: shoal.ChunkServer.ReadChunks:output_type -> shoal.ReadChunkResponse
+	64, // 90: shoal.ChunkServer.ReplicateChunks:output_type -> shoal.ReplicateChunksResponse
+	66, // 91: shoal.ChunkServer.DeleteChunks:output_type -> shoal.DeleteChunksResponse
+	69, // 92: shoal.ChunkServer.SyncChunks:output_type -> shoal.SyncChunksResponse
+	66, // [66:93] is the sub-list for method output_type
+	39, // [39:66] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_shoal_proto_init() }
