@@ -509,7 +509,7 @@ type fakeNode struct {
 	stall      bool // write streams hang until the client gives up
 	failSync   bool // SyncChunks reports every replica as failed
 	synced     map[ckey]int
-	conns      map[string]*grpc.ClientConn
+	conns      map[string]*grpc.ClientConn // to peers; nil once the test ends
 }
 
 func (n *fakeNode) SyncChunks(_ context.Context, r *shoalpb.SyncChunksRequest) (*shoalpb.SyncChunksResponse, error) {
@@ -543,6 +543,11 @@ func (n *fakeNode) syncCount(id, version uint64) int {
 func (n *fakeNode) peer(addr string) (shoalpb.ChunkServerClient, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.conns == nil {
+		// The test is over; a handler still forwarding must not open a
+		// connection nobody will close.
+		return nil, status.Error(codes.Unavailable, "node stopped")
+	}
 	cc := n.conns[addr]
 	if cc == nil {
 		var err error
@@ -790,6 +795,7 @@ func newFakeCluster(t testing.TB, o fakeOptions) *fakeCluster {
 			for _, cc := range n.conns {
 				cc.Close()
 			}
+			n.conns = nil
 		})
 		fc.nodes = append(fc.nodes, n)
 		fc.mgr.nodes = append(fc.mgr.nodes, &shoalpb.Location{NodeId: n.id, Addr: n.addr})
