@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"encoding/binary"
+
 	"google.golang.org/grpc/encoding"
 	_ "google.golang.org/grpc/encoding/proto" // registers the "proto" codec wrapped here
 	"google.golang.org/grpc/mem"
@@ -11,10 +13,10 @@ import (
 )
 
 // codec is gRPC's proto codec, except that a WriteChunkRequest's data is
-// sent from where it is, not copied (marshalWriteChunkRequest), and a
-// ReadChunkResponse, the
-// message that carries chunk data to readers, is decoded with one copy
-// of its payload instead of three. gRPC hands a received message over
+// sent from where it is, not copied (marshalWriteChunkRequest), and the
+// two messages that carry chunk data, a ReadChunkResponse to readers and
+// a WriteChunkRequest to chunkservers, are decoded with one copy of
+// their payload instead of two or three. gRPC hands a received message over
 // as a list of HTTP/2 frame buffers (16 KiB each); its proto codec first
 // copies them into one buffer, then proto.Unmarshal copies the data
 // field out of that, into a buffer it has zeroed. Here the data field is
@@ -58,10 +60,66 @@ func marshalWriteChunkRequest(m *shoalpb.WriteChunkRequest) (mem.BufferSlice, er
 }
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
-	if m, ok := v.(*shoalpb.ReadChunkResponse); ok && decodeReadChunkResponse(data, m) {
-		return nil
+	switch m := v.(type) {
+	case *shoalpb.ReadChunkResponse:
+		if decodeReadChunkResponse(data, m) {
+			return nil
+		}
+	case *shoalpb.WriteChunkRequest:
+		if decodeWriteChunkRequest(data, m) {
+			return nil
+		}
 	}
 	return c.proto.Unmarshal(data, v)
+}
+
+// decodeWriteChunkRequest decodes data into m, copying the payload once,
+// straight from the frames, when each of its fields (header, offset,
+// data) appears at most once, in any order. It reports false, leaving m
+// to the general decoder, for anything else.
+func decodeWriteChunkRequest(data mem.BufferSlice, m *shoalpb.WriteChunkRequest) bool {
+	r := sliceReader{bufs: data}
+	var header *shoalpb.WriteChunkHeader
+	var offset uint64
+	var payload []byte
+	var seen [4]bool
+	for r.len() > 0 {
+		tag, ok := r.varint()
+		if !ok {
+			return false
+		}
+		num, typ := protowire.DecodeTag(tag)
+		if num < 1 || num > 3 || seen[num] {
+			return false
+		}
+		seen[num] = true
+		switch {
+		case num == 2 && typ == protowire.VarintType:
+			if offset, ok = r.varint(); !ok {
+				return false
+			}
+		case num != 2 && typ == protowire.BytesType:
+			size, ok := r.varint()
+			if !ok || size > uint64(r.len()) {
+				return false
+			}
+			b := make([]byte, size)
+			r.read(b)
+			if num == 3 {
+				payload = b
+				continue
+			}
+			header = new(shoalpb.WriteChunkHeader)
+			if proto.Unmarshal(b, header) != nil {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	m.Reset()
+	m.Header, m.Offset, m.Data = header, offset, payload
+	return true
 }
 
 // decodeReadChunkResponse decodes data into m when it has the layout
@@ -178,6 +236,17 @@ func (r *sliceReader) read(p []byte) int {
 		}
 	}
 	return n
+}
+
+// varint reads a protobuf varint.
+func (r *sliceReader) varint() (uint64, bool) {
+	var b [binary.MaxVarintLen64]byte
+	v, n := protowire.ConsumeVarint(b[:r.peek(b[:])])
+	if n < 0 {
+		return 0, false
+	}
+	r.skip(n)
+	return v, true
 }
 
 func (r *sliceReader) skip(n int) {
