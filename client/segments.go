@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"slices"
 	"sort"
 
 	"github.com/shoalfs/shoal/internal/transport"
@@ -48,8 +49,11 @@ func (s *segments) insert(off int64, p []byte) {
 	for j < len(s.runs) && s.runs[j].off < end {
 		j++
 	}
-	out := make([]segment, 0, len(s.runs)-(j-i)+3)
-	out = append(out, s.runs[:i]...)
+	// runs[i:j] overlap [off, end): they give way to what is left of
+	// them on either side and the new bytes, in place (readers hold
+	// copies of the run headers, from clip, never s.runs itself).
+	var repl [3]segment
+	k := 0
 	var right *segment
 	if i < j {
 		first, last := s.runs[i], s.runs[j-1]
@@ -57,9 +61,10 @@ func (s *segments) insert(off int64, p []byte) {
 			s.size -= int64(len(r.data))
 		}
 		if first.off < off {
-			k := off - first.off
-			out = append(out, segment{first.off, first.data[:k:k]})
-			s.size += k
+			n := off - first.off
+			repl[k] = segment{first.off, first.data[:n:n]}
+			k++
+			s.size += n
 		}
 		if last.end() > end {
 			r := segment{end, last.data[end-last.off:]}
@@ -67,14 +72,26 @@ func (s *segments) insert(off int64, p []byte) {
 			s.size += int64(len(r.data))
 		}
 	}
-	tail := s.runs[j:]
-	s.runs = out
-	s.appendRun(off, p)
+	// The new bytes join the run just before them if they touch it and
+	// it has room, as appendRun does.
+	var prev *segment
+	if k > 0 {
+		prev = &repl[k-1]
+	} else if i > 0 {
+		prev = &s.runs[i-1]
+	}
+	if prev != nil && prev.end() == off && len(prev.data)+len(p) <= maxRun {
+		prev.data = append(prev.data, p...)
+	} else {
+		repl[k] = segment{off, bytes.Clone(p)}
+		k++
+	}
 	s.size += int64(len(p))
 	if right != nil {
-		s.runs = append(s.runs, *right)
+		repl[k] = *right
+		k++
 	}
-	s.runs = append(s.runs, tail...)
+	s.runs = slices.Replace(s.runs, i, j, repl[:k]...)
 }
 
 // appendRun adds p at off, which is at or past the end of the last run,
