@@ -164,7 +164,11 @@ func (c *Client) unlink(ctx context.Context, op string, parent Ino, name string,
 	if err != nil {
 		return Removal{}, opErr(op, entryPath(parent, name), err)
 	}
-	return Removal{Ino: Ino(resp.GetIno()), Removed: resp.GetRemoved(), Parent: optAttrFromPB(resp.GetParent())}, nil
+	return removalFromPB(resp), nil
+}
+
+func removalFromPB(r *shoalpb.UnlinkResponse) Removal {
+	return Removal{Ino: Ino(r.GetIno()), Removed: r.GetRemoved(), Parent: optAttrFromPB(r.GetParent())}
 }
 
 // UnlinkEntry is one name for UnlinkBatch to remove.
@@ -202,7 +206,7 @@ func (c *Client) UnlinkBatch(ctx context.Context, ops []UnlinkEntry) (rs []Remov
 	rs, errs = make([]Removal, len(ops)), make([]error, len(ops))
 	for i, o := range resp.GetOutcomes() {
 		if ok := o.GetOk(); ok != nil {
-			rs[i] = Removal{Ino: Ino(ok.GetIno()), Removed: ok.GetRemoved(), Parent: optAttrFromPB(ok.GetParent())}
+			rs[i] = removalFromPB(ok)
 			continue
 		}
 		st := status.New(codes.Code(o.GetCode()), o.GetMessage())

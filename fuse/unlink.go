@@ -106,12 +106,12 @@ func newUnlinker(fs *fileSystem) *unlinker {
 // unhold, and reports whether it did; if it did not, the caller removes
 // it itself and calls unhold. It waits while the queue is full.
 func (u *unlinker) enqueue(dir *node, name string, unhold func()) bool {
+	if u.fs.o.SyncUnlink {
+		return false
+	}
 	ch := dir.GetChild(name)
 	if ch == nil || ch.StableAttr().Mode&syscall.S_IFMT == syscall.S_IFDIR {
 		return false // unknown here, or not a file: let the manager answer
-	}
-	if u.fs.o.SyncUnlink {
-		return false
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()

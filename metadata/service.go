@@ -193,7 +193,11 @@ func (s *service) Unlink(ctx context.Context, req *shoalpb.UnlinkRequest) (*shoa
 	if err != nil {
 		return nil, s.toStatus(err)
 	}
-	return &shoalpb.UnlinkResponse{Ino: uint64(r.Ino), Removed: r.Removed, Parent: attrToPB(r.Parent)}, nil
+	return unlinkToPB(r), nil
+}
+
+func unlinkToPB(r UnlinkResult) *shoalpb.UnlinkResponse {
+	return &shoalpb.UnlinkResponse{Ino: uint64(r.Ino), Removed: r.Removed, Parent: attrToPB(r.Parent)}
 }
 
 func (s *service) UnlinkBatch(ctx context.Context, req *shoalpb.UnlinkBatchRequest) (*shoalpb.UnlinkBatchResponse, error) {
@@ -214,7 +218,7 @@ func (s *service) UnlinkBatch(ctx context.Context, req *shoalpb.UnlinkBatchReque
 	resp := &shoalpb.UnlinkBatchResponse{Outcomes: make([]*shoalpb.UnlinkOutcome, len(ops))}
 	for i, r := range rs {
 		if errs[i] == nil {
-			resp.Outcomes[i] = &shoalpb.UnlinkOutcome{Ok: &shoalpb.UnlinkResponse{Ino: uint64(r.Ino), Removed: r.Removed, Parent: attrToPB(r.Parent)}}
+			resp.Outcomes[i] = &shoalpb.UnlinkOutcome{Ok: unlinkToPB(r)}
 			continue
 		}
 		st := status.Convert(s.toStatus(errs[i]))
