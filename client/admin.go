@@ -58,6 +58,9 @@ type ChunkLocation struct {
 	Length  int64
 	// Nodes are the live chunkservers holding this version.
 	Nodes []NodeLocation
+	// Inline says the manager keeps the chunk's bytes in its records (a
+	// small file's chunk 0): ChunkID and Version are 0, and Nodes empty.
+	Inline bool
 }
 
 // NodeLocation is one chunkserver holding a replica.
@@ -83,7 +86,7 @@ func (c *Client) Locate(ctx context.Context, p string) ([]ChunkLocation, error) 
 	out := make([]ChunkLocation, 0, len(resp.GetChunks()))
 	for _, ch := range resp.GetChunks() {
 		l := chunkLocFromPB(ch)
-		cl := ChunkLocation{Index: l.index, ChunkID: l.chunkID, Version: l.version, Length: l.length}
+		cl := ChunkLocation{Index: l.index, ChunkID: l.chunkID, Version: l.version, Length: l.length, Inline: l.inline != nil}
 		for _, r := range l.replicas {
 			cl.Nodes = append(cl.Nodes, NodeLocation{ID: r.nodeID, Addr: r.addr})
 		}

@@ -36,6 +36,11 @@ type Config struct {
 	WriteBuffer int64
 	// ReadAhead is how far ahead of a sequential reader data is fetched.
 	ReadAhead int64
+	// InlineMax: a file whose chunk 0 holds at most this many bytes when
+	// written out keeps them in the manager's records instead of on
+	// chunkservers (at most MaxInline; 0, the zero value, never).
+	// DefaultConfig sets DefaultInlineMax.
+	InlineMax int64
 	// Log receives the client's log lines; nil discards them.
 	Log *logrus.Entry
 }

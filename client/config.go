@@ -20,7 +20,12 @@ const (
 	DefaultOpTimeout   = 30 * time.Second
 	DefaultWriteBuffer = 256 << 20
 	DefaultReadAhead   = 8 << 20
+	DefaultInlineMax   = 16 << 10
 )
+
+// MaxInline is the most bytes a file may keep inline (the manager's
+// limit, metadata.MaxInline).
+const MaxInline = 64 << 10
 
 // minWriteBuffer is the smallest write budget accepted: one data message.
 const minWriteBuffer = 1 << 20
@@ -33,6 +38,7 @@ func DefaultConfig() Config {
 		OpTimeout:   DefaultOpTimeout,
 		WriteBuffer: DefaultWriteBuffer,
 		ReadAhead:   DefaultReadAhead,
+		InlineMax:   DefaultInlineMax,
 	}
 }
 
@@ -97,6 +103,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReadAhead < 0 {
 		return bad("ReadAhead %d is negative", c.ReadAhead)
+	}
+	if c.InlineMax < 0 || c.InlineMax > MaxInline {
+		return bad("InlineMax %d is outside 0..%d", c.InlineMax, MaxInline)
 	}
 	return nil
 }

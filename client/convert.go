@@ -96,6 +96,10 @@ type chunkLoc struct {
 	version  uint64
 	length   int64
 	replicas []location // best first
+	// inline holds chunk 0's bytes when the manager keeps them (a small
+	// file): then chunkID and version are 0, there are no replicas, and
+	// length is len(inline).
+	inline []byte
 }
 
 func chunkLocFromPB(c *shoalpb.ChunkLayout) *chunkLoc {
@@ -104,6 +108,7 @@ func chunkLocFromPB(c *shoalpb.ChunkLayout) *chunkLoc {
 		chunkID: c.GetChunkId(),
 		version: c.GetVersion(),
 		length:  int64(c.GetLength()),
+		inline:  c.GetInline(),
 	}
 	for _, r := range c.GetReplicas() {
 		l.replicas = append(l.replicas, location{nodeID: r.GetNodeId(), addr: r.GetAddr()})

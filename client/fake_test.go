@@ -812,6 +812,7 @@ func (fc *fakeCluster) client(t testing.TB, edit func(*Config)) *Client {
 	cfg.RPCTimeout = 5 * time.Second
 	cfg.OpTimeout = 10 * time.Second
 	cfg.Log = testlog.New(t)
+	cfg.InlineMax = 0 // these tests are about chunks; inline_test.go about the rest
 	if edit != nil {
 		edit(&cfg)
 	}

@@ -17,9 +17,15 @@ import (
 )
 
 // realCluster starts a manager and n chunkservers (replication 3, the
-// given minimum, 1 MiB chunks) and returns it with a client once every
-// chunkserver is live. Both stop when the test ends.
+// given minimum, 1 MiB chunks) and returns it with a client, which keeps
+// no file inline, once every chunkserver is live. Both stop when the test
+// ends.
 func realCluster(t *testing.T, n, minReplicas int) (*cluster.Cluster, *Client) {
+	return realClusterInline(t, n, minReplicas, 0)
+}
+
+// realClusterInline is realCluster with a client of the given InlineMax.
+func realClusterInline(t *testing.T, n, minReplicas int, inlineMax int64) (*cluster.Cluster, *Client) {
 	t.Helper()
 	mcfg := metadata.DefaultConfig()
 	mcfg.Replication, mcfg.MinReplicas = 3, minReplicas
@@ -37,6 +43,7 @@ func realCluster(t *testing.T, n, minReplicas int) (*cluster.Cluster, *Client) {
 	})
 	cfg := DefaultConfig()
 	cfg.Manager = cl.ManagerAddr()
+	cfg.InlineMax = inlineMax
 	cfg.Log = testlog.New(t).WithField("component", "client")
 	c, err := New(cfg)
 	if err != nil {

@@ -149,7 +149,7 @@ func (f *File) prefetch(off, end int64) {
 	for pos := end - end%readPage; pos < limit; pos += readPage {
 		idx, in := uint64(pos/f.cs), pos%f.cs
 		l := f.layout[idx]
-		if l == nil || in >= l.length {
+		if l == nil || in >= l.length || l.inline != nil {
 			continue
 		}
 		pOff := in - in%readPage

@@ -146,6 +146,10 @@ func (f *File) readOnce(ctx context.Context, p []byte, off int64, fresh bool) (n
 		if pc.dataN == 0 {
 			continue
 		}
+		if pc.loc.inline != nil {
+			copy(dst[:pc.dataN], pc.loc.inline[pc.chunkOff:])
+			continue
+		}
 		var err error
 		if paged {
 			err = f.readPaged(ctx, pc.loc, pc.chunkOff, dst[:pc.dataN])

@@ -78,6 +78,9 @@ func (c *Client) SyncMetadata(ctx context.Context) error {
 // manager's min_replicas) of them synced; a replica that is unreachable
 // or missing does not count.
 func (c *Client) syncChunks(ctx context.Context, chunks []*chunkLoc) error {
+	chunks = slices.DeleteFunc(slices.Clone(chunks), func(l *chunkLoc) bool {
+		return l.inline != nil // in the manager's log, which Sync covers
+	})
 	byNode := make(map[string][]*chunkLoc)
 	for _, l := range chunks {
 		for _, r := range l.replicas {

@@ -54,6 +54,7 @@ type gen struct {
 	data    segments
 	charge  int64 // bytes charged to the budget
 	sealed  bool
+	rebased bool // holds chunk 0's inline bytes (rebaseLocked)
 	started bool // its goroutine runs
 	ready   bool // streamed (res or err is set); the committer may take it
 	res     sealResult
@@ -66,6 +67,13 @@ type sealResult struct {
 	length           int64
 	summary          uint32
 	nodes            []location // the replicas that acknowledged
+
+	// For chunk 0 kept inline (chunkID 0): its bytes, the CRC of the
+	// inline bytes they were built on, and the create's allocation of
+	// chunk 0 to hand back.
+	inline     []byte
+	inlineBase uint32
+	release    *shoalpb.AllocateChunkResponse
 }
 
 func (g *gen) signal() {
@@ -229,6 +237,11 @@ func (f *File) runGen(g *gen) {
 // stream writes g to a chain of chunkservers, replacing failed nodes
 // until enough replicas seal it or none are left.
 func (f *File) stream(g *gen) (sealResult, error) {
+	if g.index == 0 {
+		if res, ok, err := f.streamInline(g); ok || err != nil {
+			return res, err
+		}
+	}
 	var exclude []string
 	var lastErr error
 	for attempt := 1; attempt <= maxWriteAttempts; attempt++ {
@@ -626,6 +639,13 @@ func (f *File) commitBatch(batch []*gen) {
 		err := f.commit([]*gen{g})
 		for try := 0; errors.Is(err, ErrStaleVersion) && try < maxStaleRetries; try++ {
 			f.log.WithField("chunk_index", g.index).Info("chunk commit raced with another writer; writing it again")
+			if g.index == 0 {
+				// What chunk 0 is now (inline or not, which bytes)
+				// decides how it is written again.
+				f.mu.Lock()
+				f.invalidateLocked()
+				f.mu.Unlock()
+			}
 			var res sealResult
 			if res, err = f.stream(g); err == nil {
 				f.mu.Lock()
@@ -654,6 +674,16 @@ func (f *File) commit(gens []*gen) error {
 		req.Set = setAttrToPB(f.ino, pend)
 	}
 	for _, g := range gens {
+		if g.res.inline != nil {
+			req.Chunks = append(req.Chunks, &shoalpb.ChunkCommit{
+				Length: uint64(len(g.res.inline)), Inline: g.res.inline, InlineBase: g.res.inlineBase,
+			})
+			req.MinSize = max(req.MinSize, uint64(len(g.res.inline)))
+			if r := g.res.release; r != nil {
+				req.Release = append(req.Release, &shoalpb.ChunkRef{ChunkId: r.GetChunkId(), Version: r.GetVersion()})
+			}
+			continue
+		}
 		c := &shoalpb.ChunkCommit{
 			Index:   g.index,
 			ChunkId: g.res.chunkID,
@@ -705,9 +735,12 @@ func (f *File) finishLocked(g *gen) {
 			version:  g.res.version,
 			length:   g.res.length,
 			replicas: g.res.nodes,
+			inline:   g.res.inline,
 		}
 		f.layout[g.index] = loc
-		f.unsynced = append(f.unsynced, loc)
+		if loc.inline == nil {
+			f.unsynced = append(f.unsynced, loc)
+		}
 		f.size = max(f.size, int64(g.index)*f.cs+g.res.length)
 		f.layoutV++
 	}

@@ -1,13 +1,21 @@
 package metadata
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"hash/crc32"
 	"slices"
 
 	"github.com/shoalfs/shoal/internal/placement"
 	"github.com/sirupsen/logrus"
 )
+
+// MaxInline is the most a file's chunk 0 may hold to be kept in the
+// manager's records rather than on chunkservers. Inline bytes live in the
+// LSM tree (below Badger's value threshold), and a client sends and gets
+// them whole with each commit and layout.
+const MaxInline = 64 << 10
 
 // regularInode reads ino and checks that it is a regular file.
 func regularInode(t tx, ino Ino, op string) (Attr, error) {
@@ -27,11 +35,13 @@ func regularInode(t tx, ino Ino, op string) (Attr, error) {
 // [first, first+count) (count 0: all), each with the live replicas of its
 // current version, best first: nodes not draining before draining ones,
 // then least full (used/capacity). Dead nodes are left out. A symlink or
-// special file has no chunks; a directory fails with ErrIsDir.
+// special file has no chunks; a directory fails with ErrIsDir. Chunk 0
+// kept inline comes first, with its bytes.
 func (m *Manager) GetLayout(ctx context.Context, ino Ino, first, count uint64) (Attr, []ChunkLayout, error) {
 	var a Attr
 	var idx []uint64
 	var ls []layoutEntry
+	var inline []byte
 	err := m.st.view(func(t tx) error {
 		var err error
 		if a, err = t.attr(ino); err != nil {
@@ -43,21 +53,30 @@ func (m *Manager) GetLayout(ctx context.Context, ino Ino, first, count uint64) (
 		if !a.IsRegular() {
 			return nil
 		}
+		if first == 0 {
+			if inline, _, err = t.inline(ino); err != nil {
+				return err
+			}
+		}
 		idx, ls, err = t.layouts(ino, first, count)
 		return err
 	})
 	if err != nil {
 		return Attr{}, nil, err
 	}
-	out := make([]ChunkLayout, len(ls))
+	out := make([]ChunkLayout, 0, len(ls)+1)
+	if inline != nil {
+		out = append(out, ChunkLayout{Length: uint64(len(inline)), Inline: inline})
+	}
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, l := range ls {
-		out[i] = ChunkLayout{Index: idx[i], Chunk: l.Chunk, Version: l.Version, Length: l.Length, Summary: l.Summary}
+		c := ChunkLayout{Index: idx[i], Chunk: l.Chunk, Version: l.Version, Length: l.Length, Summary: l.Summary}
 		for _, n := range m.holdersLocked(l.Chunk, l.Version, now) {
-			out[i].Replicas = append(out[i].Replicas, Location{NodeID: n.id, Addr: n.rec.Addr})
+			c.Replicas = append(c.Replicas, Location{NodeID: n.id, Addr: n.rec.Addr})
 		}
+		out = append(out, c)
 	}
 	return a, out, nil
 }
@@ -189,6 +208,14 @@ func (m *Manager) CommitChunksAndSetAttr(ctx context.Context, ino Ino, commits [
 	}
 	seen := make(map[uint64]bool, len(commits))
 	for _, c := range commits {
+		if len(c.Inline) > 0 {
+			if c.Index != 0 || c.Chunk != 0 || c.Version != 0 || c.Length != uint64(len(c.Inline)) || len(c.Inline) > MaxInline || seen[0] {
+				return Attr{}, fmt.Errorf("metadata: commit to %d: inline bytes (%d) for index %d, chunk %d version %d, length %d: want index, chunk and version 0, the length theirs, at most %d: %w",
+					ino, len(c.Inline), c.Index, c.Chunk, c.Version, c.Length, MaxInline, ErrInvalid)
+			}
+			seen[0] = true
+			continue
+		}
 		if c.Chunk == 0 || c.Version == 0 || seen[c.Index] {
 			return Attr{}, fmt.Errorf("metadata: commit to %d: chunk %d version %d at index %d (zero or repeated): %w",
 				ino, c.Chunk, c.Version, c.Index, ErrInvalid)
@@ -224,6 +251,23 @@ func (m *Manager) CommitChunksAndSetAttr(ctx context.Context, ino Ino, commits [
 			if err != nil {
 				return err
 			}
+			if len(c.Inline) > 0 {
+				if ok {
+					return fmt.Errorf("metadata: inline commit to %d: chunk %d version %d is at index 0: %w", ino, l.Chunk, l.Version, ErrStaleVersion)
+				}
+				cur, _, err := t.inline(ino)
+				if err != nil {
+					return err
+				}
+				if base := inlineCRC(cur); base != c.InlineBase && !bytes.Equal(cur, c.Inline) {
+					// (Equal: a retry of a commit that went through.)
+					return fmt.Errorf("metadata: inline commit to %d: built on bytes with CRC %08x, the file has %08x: %w", ino, c.InlineBase, base, ErrStaleVersion)
+				}
+				if err := t.set(inlineKey(ino), c.Inline); err != nil {
+					return err
+				}
+				continue
+			}
 			if ok && l == (layoutEntry{Chunk: c.Chunk, Version: c.Version, Length: c.Length, Summary: c.Summary}) {
 				continue // a retry of a commit that went through
 			}
@@ -236,6 +280,13 @@ func (m *Manager) CommitChunksAndSetAttr(ctx context.Context, ino Ino, commits [
 			case bases[i] != 0 && (!ok || l.Chunk != c.Chunk || l.Version != bases[i]):
 				return fmt.Errorf("metadata: commit chunk %d version %d of %d: built on version %d, layout has chunk %d version %d: %w",
 					c.Chunk, c.Version, ino, bases[i], l.Chunk, l.Version, ErrStaleVersion)
+			}
+			if c.Index == 0 && !ok {
+				// The chunk replaces bytes kept inline, if any (its
+				// writer built it from them).
+				if err := t.dropInline(ino); err != nil {
+					return err
+				}
 			}
 			l = layoutEntry{Chunk: c.Chunk, Version: c.Version, Length: c.Length, Summary: c.Summary}
 			if err := t.set(layoutKey(ino, c.Index), encodeLayout(l)); err != nil {
@@ -279,6 +330,41 @@ func (m *Manager) CommitChunksAndSetAttr(ctx context.Context, ino Ino, commits [
 		}
 	}
 	return a, nil
+}
+
+// PendingAllocations counts the chunk versions allocated and not yet
+// committed, released or expired.
+func (m *Manager) PendingAllocations() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, ps := range m.cl.pending {
+		n += len(ps)
+	}
+	return n
+}
+
+// inlineCRC is the CRC32C of inline bytes, 0 for none.
+func inlineCRC(b []byte) uint32 {
+	if len(b) == 0 {
+		return 0
+	}
+	return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli))
+}
+
+// ReleaseAllocation forgets the pending allocation of new chunk id at
+// version, which its client will not use: a chunk 0 handed out with a
+// create, for a file that went inline. Allocations building on a version
+// are left to expire (their replicas may exist).
+func (m *Manager) ReleaseAllocation(id ChunkID, version uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range m.cl.pending[id] {
+		if p.version == version && p.base == 0 {
+			m.cl.takePending(id, version)
+			return
+		}
+	}
 }
 
 // ReportBadReplica records that a reader found a replica bad (checksum

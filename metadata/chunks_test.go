@@ -340,3 +340,119 @@ func TestCommitChunksAndSetAttr(t *testing.T) {
 	_, err = m.CommitChunksAndSetAttr(ctx, f.Ino, nil, 0, 0, SetAttrArgs{Mask: SetSize, Size: 1})
 	wantErr(t, "a size change in a commit", err, ErrInvalid)
 }
+
+// A small file's chunk 0 can be kept in the manager's records: it comes
+// back with the layout, a truncate cuts it, a chunk committed at index 0
+// replaces it, and removing the file removes it. An inline commit never
+// replaces a chunk.
+func TestInlineChunk(t *testing.T) {
+	ctx := context.Background()
+	m, _ := newManager(t)
+	registerNodes(t, m, 3, 1)
+	f := mustCreate(t, m, RootIno, "f", 0o644)
+	hasInline := func(ino Ino) bool {
+		t.Helper()
+		var ok bool
+		if err := m.st.view(func(t tx) (err error) { ok, err = t.has(inlineKey(ino)); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	layout := func() []ChunkLayout {
+		t.Helper()
+		_, ls, err := m.GetLayout(ctx, f.Ino, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ls
+	}
+
+	// The create's allocation of chunk 0, released by the inline commit.
+	unused, err := m.AllocateChunk(ctx, f.Ino, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("hello, inline world")
+	a, err := m.CommitChunks(ctx, f.Ino, []ChunkCommit{{Length: uint64(len(data)), Inline: data}}, uint64(len(data)), 5)
+	if err != nil || a.Size != uint64(len(data)) || a.Mtime != 5 {
+		t.Fatalf("inline commit = %+v, %v", a, err)
+	}
+	m.ReleaseAllocation(unused.Chunk, unused.Version)
+	m.mu.Lock()
+	left := len(m.cl.pending[unused.Chunk])
+	m.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d pending allocations of chunk %d after its release", left, unused.Chunk)
+	}
+	if ls := layout(); len(ls) != 1 || ls[0].Chunk != 0 || ls[0].Index != 0 || string(ls[0].Inline) != string(data) || ls[0].Length != uint64(len(data)) {
+		t.Fatalf("layout %+v", ls)
+	}
+
+	// Bad inline commits: too long, not at index 0, length not its own.
+	for name, c := range map[string]ChunkCommit{
+		"over MaxInline": {Length: MaxInline + 1, Inline: make([]byte, MaxInline+1)},
+		"at index 1":     {Index: 1, Length: 3, Inline: []byte("abc")},
+		"wrong length":   {Length: 4, Inline: []byte("abc")},
+		"with a chunk":   {Chunk: 9, Version: 1, Length: 3, Inline: []byte("abc")},
+	} {
+		_, err := m.CommitChunks(ctx, f.Ino, []ChunkCommit{c}, 0, 0)
+		wantErr(t, name, err, ErrInvalid)
+	}
+
+	// A commit built on other bytes than the file's is stale; built on
+	// them, it goes through.
+	_, err = m.CommitChunks(ctx, f.Ino, []ChunkCommit{{Length: 3, Inline: []byte("abc")}}, 3, 0)
+	wantErr(t, "an inline commit built on nothing", err, ErrStaleVersion)
+	if _, err := m.CommitChunks(ctx, f.Ino, []ChunkCommit{{Length: uint64(len(data)), Inline: data, InlineBase: inlineCRC(data)}}, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	// Truncate: down cuts the bytes, up leaves them (zeros after).
+	if _, err := m.SetAttr(ctx, f.Ino, SetAttrArgs{Mask: SetSize, Size: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if ls := layout(); len(ls) != 1 || string(ls[0].Inline) != "hello" {
+		t.Fatalf("after truncate to 5: %+v", ls)
+	}
+	if a, err := m.SetAttr(ctx, f.Ino, SetAttrArgs{Mask: SetSize, Size: 1 << 20}); err != nil || a.Size != 1<<20 {
+		t.Fatalf("truncate up: %+v, %v", a, err)
+	}
+	if ls := layout(); len(ls) != 1 || string(ls[0].Inline) != "hello" {
+		t.Fatalf("after truncate up: %+v", ls)
+	}
+
+	// A chunk at index 0 replaces the inline bytes...
+	al, err := m.AllocateChunk(ctx, f.Ino, 0, nil)
+	if err != nil || al.BaseVersion != 0 {
+		t.Fatalf("allocation %+v, %v: want a new chunk", al, err)
+	}
+	if _, err := m.CommitChunks(ctx, f.Ino, []ChunkCommit{{Chunk: al.Chunk, Version: al.Version, Length: 100, Nodes: []string{"n1"}}}, 100, 0); err != nil {
+		t.Fatal(err)
+	}
+	if ls := layout(); len(ls) != 1 || ls[0].Chunk != al.Chunk || ls[0].Inline != nil || hasInline(f.Ino) {
+		t.Fatalf("after a chunk commit at index 0: %+v", ls)
+	}
+	// ...and an inline commit does not replace a chunk.
+	_, err = m.CommitChunks(ctx, f.Ino, []ChunkCommit{{Length: 3, Inline: []byte("abc")}}, 3, 0)
+	wantErr(t, "an inline commit over a chunk", err, ErrStaleVersion)
+
+	// Truncate to 0, inline again, then unlink: nothing is left.
+	if _, err := m.SetAttr(ctx, f.Ino, SetAttrArgs{Mask: SetSize, Size: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.CommitChunks(ctx, f.Ino, []ChunkCommit{{Length: 3, Inline: []byte("abc")}}, 3, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.SetAttr(ctx, f.Ino, SetAttrArgs{Mask: SetSize, Size: 0}); err != nil || hasInline(f.Ino) {
+		t.Fatalf("truncate to 0 left inline bytes (%v)", err)
+	}
+	if _, err := m.CommitChunks(ctx, f.Ino, []ChunkCommit{{Length: 3, Inline: []byte("xyz")}}, 3, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Unlink(ctx, RootIno, "f", false, false); err != nil {
+		t.Fatal(err)
+	}
+	if hasInline(f.Ino) {
+		t.Fatal("inline bytes outlived their file")
+	}
+}

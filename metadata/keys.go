@@ -8,6 +8,7 @@ package metadata
 //	i|ino               inode record (attrs)             -> encodeInode
 //	d|parent|name       directory entry                  -> encodeDirent
 //	l|ino|index         file layout entry                -> encodeLayout
+//	b|ino               chunk 0 kept inline (small file) -> its bytes
 //	c|chunk             chunk record                     -> encodeChunk
 //	n|node id           chunkserver identity             -> encodeNode
 //	o|ino               inode kept open after its last link (empty value)
@@ -30,6 +31,7 @@ const (
 	prefixInode   byte = 'i'
 	prefixDirent  byte = 'd'
 	prefixLayout  byte = 'l'
+	prefixInline  byte = 'b'
 	prefixChunk   byte = 'c'
 	prefixNode    byte = 'n'
 	prefixOrphan  byte = 'o'
@@ -66,6 +68,8 @@ func inodeKey(ino Ino) []byte { return inoPrefixedKey(prefixInode, ino) }
 func orphanKey(ino Ino) []byte { return inoPrefixedKey(prefixOrphan, ino) }
 
 func dirTimeKey(ino Ino) []byte { return inoPrefixedKey(prefixDirTime, ino) }
+
+func inlineKey(ino Ino) []byte { return inoPrefixedKey(prefixInline, ino) }
 
 func direntPrefix(parent Ino) []byte { return inoPrefixedKey(prefixDirent, parent) }
 
@@ -111,6 +115,8 @@ func (k key) encode() []byte {
 		return orphanKey(k.Ino)
 	case prefixDirTime:
 		return dirTimeKey(k.Ino)
+	case prefixInline:
+		return inlineKey(k.Ino)
 	case prefixDirent:
 		return direntKey(k.Ino, k.Name)
 	case prefixLayout:
@@ -139,7 +145,7 @@ func decodeKey(b []byte) (key, error) {
 		return nil
 	}
 	switch k.Kind {
-	case prefixInode, prefixOrphan, prefixDirTime:
+	case prefixInode, prefixOrphan, prefixDirTime, prefixInline:
 		if err := fixed(8); err != nil {
 			return key{}, err
 		}

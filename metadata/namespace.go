@@ -162,6 +162,15 @@ func truncateLayout(t tx, a Attr, size uint64) ([]ChunkID, error) {
 	if err != nil || size%cs == 0 {
 		return garbage, err
 	}
+	if size < cs {
+		b, ok, err := t.inline(a.Ino)
+		if err != nil {
+			return nil, err
+		}
+		if ok && uint64(len(b)) > size {
+			return garbage, t.set(inlineKey(a.Ino), b[:size])
+		}
+	}
 	k := size / cs
 	l, ok, err := t.layout(a.Ino, k)
 	if err != nil || !ok || l.Length <= size-k*cs {

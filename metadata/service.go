@@ -313,7 +313,7 @@ func (s *service) GetLayout(ctx context.Context, req *shoalpb.GetLayoutRequest) 
 	for _, c := range chunks {
 		resp.Chunks = append(resp.Chunks, &shoalpb.ChunkLayout{
 			Index: c.Index, ChunkId: uint64(c.Chunk), Version: c.Version, Length: c.Length,
-			Summary: c.Summary, Replicas: locationsToPB(c.Replicas),
+			Summary: c.Summary, Replicas: locationsToPB(c.Replicas), Inline: c.Inline,
 		})
 	}
 	return resp, nil
@@ -346,6 +346,7 @@ func (s *service) CommitChunks(ctx context.Context, req *shoalpb.CommitChunksReq
 		commits = append(commits, ChunkCommit{
 			Index: c.GetIndex(), Chunk: ChunkID(c.GetChunkId()), Version: c.GetVersion(),
 			Length: c.GetLength(), Summary: c.GetSummary(), Nodes: c.GetNodeIds(),
+			Inline: c.GetInline(), InlineBase: c.GetInlineBase(),
 		})
 	}
 	var set SetAttrArgs
@@ -358,6 +359,9 @@ func (s *service) CommitChunks(ctx context.Context, req *shoalpb.CommitChunksReq
 	a, err := s.m.CommitChunksAndSetAttr(ctx, Ino(req.GetIno()), commits, req.GetMinSize(), req.GetMtimeNs(), set)
 	if err != nil {
 		return nil, s.toStatus(err)
+	}
+	for _, r := range req.GetRelease() {
+		s.m.ReleaseAllocation(ChunkID(r.GetChunkId()), r.GetVersion())
 	}
 	return &shoalpb.CommitChunksResponse{Attr: attrToPB(a)}, nil
 }

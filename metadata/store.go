@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -424,12 +425,41 @@ func (t tx) layouts(ino Ino, first uint64, count uint64) ([]uint64, []layoutEntr
 	return idx, out, err
 }
 
+// inline reads the bytes of chunk 0 of ino kept inline, if any.
+func (t tx) inline(ino Ino) ([]byte, bool, error) {
+	var b []byte
+	err := t.get(inlineKey(ino), "inline data", func(v []byte) error {
+		b = slices.Clone(v)
+		return nil
+	})
+	if isNotFound(err) {
+		return nil, false, nil
+	}
+	return b, err == nil, err
+}
+
+// dropInline deletes ino's inline bytes, if any. (A delete of a missing
+// key would still write a tombstone.)
+func (t tx) dropInline(ino Ino) error {
+	ok, err := t.has(inlineKey(ino))
+	if err != nil || !ok {
+		return err
+	}
+	return t.del(inlineKey(ino))
+}
+
 // dropData deletes ino's layout entries at index >= first and their chunk
-// records, returning the chunk ids that became garbage.
+// records (and from index 0, its inline bytes), returning the chunk ids
+// that became garbage.
 func (t tx) dropData(ino Ino, first uint64) ([]ChunkID, error) {
 	idx, ls, err := t.layouts(ino, first, 0)
 	if err != nil {
 		return nil, err
+	}
+	if first == 0 {
+		if err := t.dropInline(ino); err != nil {
+			return nil, err
+		}
 	}
 	ids := make([]ChunkID, 0, len(ls))
 	for i, l := range ls {

@@ -152,6 +152,9 @@ type ChunkLayout struct {
 	Length   uint64
 	Summary  uint32
 	Replicas []Location
+	// Inline holds chunk 0 of a small file kept in the manager's records
+	// (Chunk and Version are 0, Length is len(Inline), no replicas).
+	Inline []byte
 }
 
 // Allocation is the answer to AllocateChunk.
@@ -172,6 +175,12 @@ type ChunkCommit struct {
 	Length  uint64
 	Summary uint32
 	Nodes   []string // nodes that acknowledged the sealed replica
+	// Inline, for index 0 with Chunk and Version 0, is the chunk's whole
+	// content, kept in the manager's records instead (a small file).
+	// InlineBase is the CRC32C of the inline bytes it was built on (0 for
+	// none): the commit fails with ErrStaleVersion if they changed since.
+	Inline     []byte
+	InlineBase uint32
 }
 
 // ReplicaReport is one replica a chunkserver reports.

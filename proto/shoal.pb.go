@@ -1903,7 +1903,11 @@ type ChunkLayout struct {
 	Length  uint64                 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"`   // valid bytes; beyond it, up to the file size, zeros
 	Summary uint32                 `protobuf:"varint,5,opt,name=summary,proto3" json:"summary,omitempty"` // checksum summary of the replica
 	// Live replicas at this version, best first.
-	Replicas      []*Location `protobuf:"bytes,6,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	Replicas []*Location `protobuf:"bytes,6,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	// Chunk 0 of a small file may be kept in the manager's records instead
+	// of on chunkservers: then chunk_id and version are 0, there are no
+	// replicas, and inline holds its length bytes.
+	Inline        []byte `protobuf:"bytes,7,opt,name=inline,proto3" json:"inline,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1976,6 +1980,13 @@ func (x *ChunkLayout) GetSummary() uint32 {
 func (x *ChunkLayout) GetReplicas() []*Location {
 	if x != nil {
 		return x.Replicas
+	}
+	return nil
+}
+
+func (x *ChunkLayout) GetInline() []byte {
+	if x != nil {
+		return x.Inline
 	}
 	return nil
 }
@@ -2251,7 +2262,17 @@ type ChunkCommit struct {
 	Length  uint64                 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"`
 	Summary uint32                 `protobuf:"varint,5,opt,name=summary,proto3" json:"summary,omitempty"`
 	// Nodes that acknowledged the sealed replica.
-	NodeIds       []string `protobuf:"bytes,6,rep,name=node_ids,json=nodeIds,proto3" json:"node_ids,omitempty"`
+	NodeIds []string `protobuf:"bytes,6,rep,name=node_ids,json=nodeIds,proto3" json:"node_ids,omitempty"`
+	// Chunk 0 kept in the manager's records (a small file): index 0,
+	// chunk_id and version 0, length = len(inline), at most the manager's
+	// inline limit. It replaces chunk 0's earlier inline bytes; it is
+	// refused (STALE_VERSION) if the file has a chunk at index 0, or if
+	// its inline bytes are not those the client built on (inline_base). A
+	// commit of a chunk at index 0 replaces inline bytes.
+	Inline []byte `protobuf:"bytes,7,opt,name=inline,proto3" json:"inline,omitempty"`
+	// With inline: the CRC32C (Castagnoli) of the inline bytes the client
+	// built its content on, 0 if there were none.
+	InlineBase    uint32 `protobuf:"varint,8,opt,name=inline_base,json=inlineBase,proto3" json:"inline_base,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2328,6 +2349,20 @@ func (x *ChunkCommit) GetNodeIds() []string {
 	return nil
 }
 
+func (x *ChunkCommit) GetInline() []byte {
+	if x != nil {
+		return x.Inline
+	}
+	return nil
+}
+
+func (x *ChunkCommit) GetInlineBase() uint32 {
+	if x != nil {
+		return x.InlineBase
+	}
+	return 0
+}
+
 // CommitChunks records sealed chunks in a file's layout and updates its
 // size and mtime, in one transaction.
 type CommitChunksRequest struct {
@@ -2340,7 +2375,11 @@ type CommitChunksRequest struct {
 	// Attribute changes made on the open file with this data (mode, uid,
 	// gid, atime, mtime; not the size), applied in the same transaction;
 	// its ino is ignored. Its mtime, if set, wins over mtime_ns.
-	Set           *SetAttrRequest `protobuf:"bytes,5,opt,name=set,proto3" json:"set,omitempty"`
+	Set *SetAttrRequest `protobuf:"bytes,5,opt,name=set,proto3" json:"set,omitempty"`
+	// Allocations of new chunks the client got and will not use (chunk 0's,
+	// handed out with the create, when the file went inline): the manager
+	// forgets them rather than keep them until they expire.
+	Release       []*ChunkRef `protobuf:"bytes,6,rep,name=release,proto3" json:"release,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2406,6 +2445,13 @@ func (x *CommitChunksRequest) GetMtimeNs() int64 {
 func (x *CommitChunksRequest) GetSet() *SetAttrRequest {
 	if x != nil {
 		return x.Set
+	}
+	return nil
+}
+
+func (x *CommitChunksRequest) GetRelease() []*ChunkRef {
+	if x != nil {
+		return x.Release
 	}
 	return nil
 }
@@ -4697,14 +4743,15 @@ const file_shoal_proto_rawDesc = "" +
 	"\vreplication\x18\x06 \x01(\rR\vreplication\"7\n" +
 	"\bLocation\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x12\n" +
-	"\x04addr\x18\x02 \x01(\tR\x04addr\"\xb7\x01\n" +
+	"\x04addr\x18\x02 \x01(\tR\x04addr\"\xcf\x01\n" +
 	"\vChunkLayout\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x19\n" +
 	"\bchunk_id\x18\x02 \x01(\x04R\achunkId\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\x04R\aversion\x12\x16\n" +
 	"\x06length\x18\x04 \x01(\x04R\x06length\x12\x18\n" +
 	"\asummary\x18\x05 \x01(\rR\asummary\x12+\n" +
-	"\breplicas\x18\x06 \x03(\v2\x0f.shoal.LocationR\breplicas\"P\n" +
+	"\breplicas\x18\x06 \x03(\v2\x0f.shoal.LocationR\breplicas\x12\x16\n" +
+	"\x06inline\x18\a \x01(\fR\x06inline\"P\n" +
 	"\x10GetLayoutRequest\x12\x10\n" +
 	"\x03ino\x18\x01 \x01(\x04R\x03ino\x12\x14\n" +
 	"\x05first\x18\x02 \x01(\x04R\x05first\x12\x14\n" +
@@ -4723,20 +4770,24 @@ const file_shoal_proto_rawDesc = "" +
 	"\vbase_length\x18\x04 \x01(\x04R\n" +
 	"baseLength\x12)\n" +
 	"\atargets\x18\x05 \x03(\v2\x0f.shoal.LocationR\atargets\x12!\n" +
-	"\fmin_replicas\x18\x06 \x01(\rR\vminReplicas\"\xa5\x01\n" +
+	"\fmin_replicas\x18\x06 \x01(\rR\vminReplicas\"\xde\x01\n" +
 	"\vChunkCommit\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x19\n" +
 	"\bchunk_id\x18\x02 \x01(\x04R\achunkId\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\x04R\aversion\x12\x16\n" +
 	"\x06length\x18\x04 \x01(\x04R\x06length\x12\x18\n" +
 	"\asummary\x18\x05 \x01(\rR\asummary\x12\x19\n" +
-	"\bnode_ids\x18\x06 \x03(\tR\anodeIds\"\xb2\x01\n" +
+	"\bnode_ids\x18\x06 \x03(\tR\anodeIds\x12\x16\n" +
+	"\x06inline\x18\a \x01(\fR\x06inline\x12\x1f\n" +
+	"\vinline_base\x18\b \x01(\rR\n" +
+	"inlineBase\"\xdd\x01\n" +
 	"\x13CommitChunksRequest\x12\x10\n" +
 	"\x03ino\x18\x01 \x01(\x04R\x03ino\x12*\n" +
 	"\x06chunks\x18\x02 \x03(\v2\x12.shoal.ChunkCommitR\x06chunks\x12\x19\n" +
 	"\bmin_size\x18\x03 \x01(\x04R\aminSize\x12\x19\n" +
 	"\bmtime_ns\x18\x04 \x01(\x03R\amtimeNs\x12'\n" +
-	"\x03set\x18\x05 \x01(\v2\x15.shoal.SetAttrRequestR\x03set\"\r\n" +
+	"\x03set\x18\x05 \x01(\v2\x15.shoal.SetAttrRequestR\x03set\x12)\n" +
+	"\arelease\x18\x06 \x03(\v2\x0f.shoal.ChunkRefR\arelease\"\r\n" +
 	"\vSyncRequest\"\x0e\n" +
 	"\fSyncResponse\"7\n" +
 	"\x14CommitChunksResponse\x12\x1f\n" +
@@ -5042,80 +5093,81 @@ var file_shoal_proto_depIdxs = []int32{
 	28, // 21: shoal.AllocateChunkResponse.targets:type_name -> shoal.Location
 	34, // 22: shoal.CommitChunksRequest.chunks:type_name -> shoal.ChunkCommit
 	8,  // 23: shoal.CommitChunksRequest.set:type_name -> shoal.SetAttrRequest
-	3,  // 24: shoal.CommitChunksResponse.attr:type_name -> shoal.Attr
-	41, // 25: shoal.RegisterRequest.chunks:type_name -> shoal.ChunkReport
-	41, // 26: shoal.HeartbeatRequest.added:type_name -> shoal.ChunkReport
-	41, // 27: shoal.HeartbeatRequest.removed:type_name -> shoal.ChunkReport
-	41, // 28: shoal.HeartbeatRequest.corrupt:type_name -> shoal.ChunkReport
-	41, // 29: shoal.HeartbeatResponse.delete:type_name -> shoal.ChunkReport
-	46, // 30: shoal.StatusResponse.nodes:type_name -> shoal.NodeStatus
-	47, // 31: shoal.StatusResponse.healer:type_name -> shoal.HealerStatus
-	51, // 32: shoal.FsckResponse.problems:type_name -> shoal.FsckProblem
-	55, // 33: shoal.WriteChunkRequest.header:type_name -> shoal.WriteChunkHeader
-	57, // 34: shoal.WriteChunkResponse.replicas:type_name -> shoal.ReplicaResult
-	61, // 35: shoal.ReplicateChunksRequest.items:type_name -> shoal.ReplicateItem
-	63, // 36: shoal.ReplicateChunksResponse.results:type_name -> shoal.ReplicateResult
-	41, // 37: shoal.DeleteChunksRequest.chunks:type_name -> shoal.ChunkReport
-	67, // 38: shoal.SyncChunksRequest.chunks:type_name -> shoal.ChunkRef
-	4,  // 39: shoal.Manager.Lookup:input_type -> shoal.LookupRequest
-	6,  // 40: shoal.Manager.GetAttr:input_type -> shoal.GetAttrRequest
-	8,  // 41: shoal.Manager.SetAttr:input_type -> shoal.SetAttrRequest
-	10, // 42: shoal.Manager.Create:input_type -> shoal.CreateRequest
-	12, // 43: shoal.Manager.Link:input_type -> shoal.LinkRequest
-	14, // 44: shoal.Manager.Unlink:input_type -> shoal.UnlinkRequest
-	16, // 45: shoal.Manager.UnlinkBatch:input_type -> shoal.UnlinkBatchRequest
-	19, // 46: shoal.Manager.Rename:input_type -> shoal.RenameRequest
-	21, // 47: shoal.Manager.ReleaseInode:input_type -> shoal.ReleaseInodeRequest
-	24, // 48: shoal.Manager.ReadDir:input_type -> shoal.ReadDirRequest
-	26, // 49: shoal.Manager.StatFS:input_type -> shoal.StatFSRequest
-	30, // 50: shoal.Manager.GetLayout:input_type -> shoal.GetLayoutRequest
-	32, // 51: shoal.Manager.AllocateChunk:input_type -> shoal.AllocateChunkRequest
-	35, // 52: shoal.Manager.CommitChunks:input_type -> shoal.CommitChunksRequest
-	36, // 53: shoal.Manager.Sync:input_type -> shoal.SyncRequest
-	39, // 54: shoal.Manager.ReportBadReplica:input_type -> shoal.ReportBadReplicaRequest
-	42, // 55: shoal.Manager.Register:input_type -> shoal.RegisterRequest
-	44, // 56: shoal.Manager.Heartbeat:input_type -> shoal.HeartbeatRequest
-	48, // 57: shoal.Manager.Status:input_type -> shoal.StatusRequest
-	50, // 58: shoal.Manager.Fsck:input_type -> shoal.FsckRequest
-	53, // 59: shoal.Manager.Decommission:input_type -> shoal.DecommissionRequest
-	56, // 60: shoal.ChunkServer.WriteChunk:input_type -> shoal.WriteChunkRequest
-	59, // 61: shoal.ChunkServer.ReadChunk:input_type -> shoal.ReadChunkRequest
-	59, // 62: shoal.ChunkServer.ReadChunks:input_type -> shoal.ReadChunkRequest
-	62, // 63: shoal.ChunkServer.ReplicateChunks:input_type -> shoal.ReplicateChunksRequest
-	65, // 64: shoal.ChunkServer.DeleteChunks:input_type -> shoal.DeleteChunksRequest
-	68, // 65: shoal.ChunkServer.SyncChunks:input_type -> shoal.SyncChunksRequest
-	5,  // 66: shoal.Manager.Lookup:output_type -> shoal.LookupResponse
-	7,  // 67: shoal.Manager.GetAttr:output_type -> shoal.GetAttrResponse
-	9,  // 68: shoal.Manager.SetAttr:output_type -> shoal.SetAttrResponse
-	11, // 69: shoal.Manager.Create:output_type -> shoal.CreateResponse
-	13, // 70: shoal.Manager.Link:output_type -> shoal.LinkResponse
-	15, // 71: shoal.Manager.Unlink:output_type -> shoal.UnlinkResponse
-	17, // 72: shoal.Manager.UnlinkBatch:output_type -> shoal.UnlinkBatchResponse
-	20, // 73: shoal.Manager.Rename:output_type -> shoal.RenameResponse
-	22, // 74: shoal.Manager.ReleaseInode:output_type -> shoal.ReleaseInodeResponse
-	25, // 75: shoal.Manager.ReadDir:output_type -> shoal.ReadDirResponse
-	27, // 76: shoal.Manager.StatFS:output_type -> shoal.StatFSResponse
-	31, // 77: shoal.Manager.GetLayout:output_type -> shoal.GetLayoutResponse
-	33, // 78: shoal.Manager.AllocateChunk:output_type -> shoal.AllocateChunkResponse
-	38, // 79: shoal.Manager.CommitChunks:output_type -> shoal.CommitChunksResponse
-	37, // 80: shoal.Manager.Sync:output_type -> shoal.SyncResponse
-	40, // 81: shoal.Manager.ReportBadReplica:output_type -> shoal.ReportBadReplicaResponse
-	43, // 82: shoal.Manager.Register:output_type -> shoal.RegisterResponse
-	45, // 83: shoal.Manager.Heartbeat:output_type -> shoal.HeartbeatResponse
-	49, // 84: shoal.Manager.Status:output_type -> shoal.StatusResponse
-	52, // 85: shoal.Manager.Fsck:output_type -> shoal.FsckResponse
-	54, // 86: shoal.Manager.Decommission:output_type -> shoal.DecommissionResponse
-	58, // 87: shoal.ChunkServer.WriteChunk:output_type -> shoal.WriteChunkResponse
-	60, // 88: shoal.ChunkServer.ReadChunk:output_type -> shoal.ReadChunkResponse
-	60, // 89: shoal.ChunkServer.ReadChunks:output_type -> shoal.ReadChunkResponse
-	64, // 90: shoal.ChunkServer.ReplicateChunks:output_type -> shoal.ReplicateChunksResponse
-	66, // 91: shoal.ChunkServer.DeleteChunks:output_type -> shoal.DeleteChunksResponse
-	69, // 92: shoal.ChunkServer.SyncChunks:output_type -> shoal.SyncChunksResponse
-	66, // [66:93] is the sub-list for method output_type
-	39, // [39:66] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	67, // 24: shoal.CommitChunksRequest.release:type_name -> shoal.ChunkRef
+	3,  // 25: shoal.CommitChunksResponse.attr:type_name -> shoal.Attr
+	41, // 26: shoal.RegisterRequest.chunks:type_name -> shoal.ChunkReport
+	41, // 27: shoal.HeartbeatRequest.added:type_name -> shoal.ChunkReport
+	41, // 28: shoal.HeartbeatRequest.removed:type_name -> shoal.ChunkReport
+	41, // 29: shoal.HeartbeatRequest.corrupt:type_name -> shoal.ChunkReport
+	41, // 30: shoal.HeartbeatResponse.delete:type_name -> shoal.ChunkReport
+	46, // 31: shoal.StatusResponse.nodes:type_name -> shoal.NodeStatus
+	47, // 32: shoal.StatusResponse.healer:type_name -> shoal.HealerStatus
+	51, // 33: shoal.FsckResponse.problems:type_name -> shoal.FsckProblem
+	55, // 34: shoal.WriteChunkRequest.header:type_name -> shoal.WriteChunkHeader
+	57, // 35: shoal.WriteChunkResponse.replicas:type_name -> shoal.ReplicaResult
+	61, // 36: shoal.ReplicateChunksRequest.items:type_name -> shoal.ReplicateItem
+	63, // 37: shoal.ReplicateChunksResponse.results:type_name -> shoal.ReplicateResult
+	41, // 38: shoal.DeleteChunksRequest.chunks:type_name -> shoal.ChunkReport
+	67, // 39: shoal.SyncChunksRequest.chunks:type_name -> shoal.ChunkRef
+	4,  // 40: shoal.Manager.Lookup:input_type -> shoal.LookupRequest
+	6,  // 41: shoal.Manager.GetAttr:input_type -> shoal.GetAttrRequest
+	8,  // 42: shoal.Manager.SetAttr:input_type -> shoal.SetAttrRequest
+	10, // 43: shoal.Manager.Create:input_type -> shoal.CreateRequest
+	12, // 44: shoal.Manager.Link:input_type -> shoal.LinkRequest
+	14, // 45: shoal.Manager.Unlink:input_type -> shoal.UnlinkRequest
+	16, // 46: shoal.Manager.UnlinkBatch:input_type -> shoal.UnlinkBatchRequest
+	19, // 47: shoal.Manager.Rename:input_type -> shoal.RenameRequest
+	21, // 48: shoal.Manager.ReleaseInode:input_type -> shoal.ReleaseInodeRequest
+	24, // 49: shoal.Manager.ReadDir:input_type -> shoal.ReadDirRequest
+	26, // 50: shoal.Manager.StatFS:input_type -> shoal.StatFSRequest
+	30, // 51: shoal.Manager.GetLayout:input_type -> shoal.GetLayoutRequest
+	32, // 52: shoal.Manager.AllocateChunk:input_type -> shoal.AllocateChunkRequest
+	35, // 53: shoal.Manager.CommitChunks:input_type -> shoal.CommitChunksRequest
+	36, // 54: shoal.Manager.Sync:input_type -> shoal.SyncRequest
+	39, // 55: shoal.Manager.ReportBadReplica:input_type -> shoal.ReportBadReplicaRequest
+	42, // 56: shoal.Manager.Register:input_type -> shoal.RegisterRequest
+	44, // 57: shoal.Manager.Heartbeat:input_type -> shoal.HeartbeatRequest
+	48, // 58: shoal.Manager.Status:input_type -> shoal.StatusRequest
+	50, // 59: shoal.Manager.Fsck:input_type -> shoal.FsckRequest
+	53, // 60: shoal.Manager.Decommission:input_type -> shoal.DecommissionRequest
+	56, // 61: shoal.ChunkServer.WriteChunk:input_type -> shoal.WriteChunkRequest
+	59, // 62: shoal.ChunkServer.ReadChunk:input_type -> shoal.ReadChunkRequest
+	59, // 63: shoal.ChunkServer.ReadChunks:input_type -> shoal.ReadChunkRequest
+	62, // 64: shoal.ChunkServer.ReplicateChunks:input_type -> shoal.ReplicateChunksRequest
+	65, // 65: shoal.ChunkServer.DeleteChunks:input_type -> shoal.DeleteChunksRequest
+	68, // 66: shoal.ChunkServer.SyncChunks:input_type -> shoal.SyncChunksRequest
+	5,  // 67: shoal.Manager.Lookup:output_type -> shoal.LookupResponse
+	7,  // 68: shoal.Manager.GetAttr:output_type -> shoal.GetAttrResponse
+	9,  // 69: shoal.Manager.SetAttr:output_type -> shoal.SetAttrResponse
+	11, // 70: shoal.Manager.Create:output_type -> shoal.CreateResponse
+	13, // 71: shoal.Manager.Link:output_type -> shoal.LinkResponse
+	15, // 72: shoal.Manager.Unlink:output_type -> shoal.UnlinkResponse
+	17, // 73: shoal.Manager.UnlinkBatch:output_type -> shoal.UnlinkBatchResponse
+	20, // 74: shoal.Manager.Rename:output_type -> shoal.RenameResponse
+	22, // 75: shoal.Manager.ReleaseInode:output_type -> shoal.ReleaseInodeResponse
+	25, // 76: shoal.Manager.ReadDir:output_type -> shoal.ReadDirResponse
+	27, // 77: shoal.Manager.StatFS:output_type -> shoal.StatFSResponse
+	31, // 78: shoal.Manager.GetLayout:output_type -> shoal.GetLayoutResponse
+	33, // 79: shoal.Manager.AllocateChunk:output_type -> shoal.AllocateChunkResponse
+	38, // 80: shoal.Manager.CommitChunks:output_type -> shoal.CommitChunksResponse
+	37, // 81: shoal.Manager.Sync:output_type -> shoal.SyncResponse
+	40, // 82: shoal.Manager.ReportBadReplica:output_type -> shoal.ReportBadReplicaResponse
+	43, // 83: shoal.Manager.Register:output_type -> shoal.RegisterResponse
+	45, // 84: shoal.Manager.Heartbeat:output_type -> shoal.HeartbeatResponse
+	49, // 85: shoal.Manager.Status:output_type -> shoal.StatusResponse
+	52, // 86: shoal.Manager.Fsck:output_type -> shoal.FsckResponse
+	54, // 87: shoal.Manager.Decommission:output_type -> shoal.DecommissionResponse
+	58, // 88: shoal.ChunkServer.WriteChunk:output_type -> shoal.WriteChunkResponse
+	60, // 89: shoal.ChunkServer.ReadChunk:output_type -> shoal.ReadChunkResponse
+	60, // 90: shoal.ChunkServer.ReadChunks:output_type -> shoal.ReadChunkResponse
+	64, // 91: shoal.ChunkServer.ReplicateChunks:output_type -> shoal.ReplicateChunksResponse
+	66, // 92: shoal.ChunkServer.DeleteChunks:output_type -> shoal.DeleteChunksResponse
+	69, // 93: shoal.ChunkServer.SyncChunks:output_type -> shoal.SyncChunksResponse
+	67, // [67:94] is the sub-list for method output_type
+	40, // [40:67] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_shoal_proto_init() }

@@ -82,7 +82,9 @@ func TestCloseSurvivesKill9OfEveryProcess(t *testing.T) {
 	waitFor(t, "the mount", func() (bool, error) { return fusetest.Mounted(t, mnt), nil })
 
 	files := map[string][]byte{}
-	for i, size := range []int{0, 4096, 3<<20 + 17} { // empty, one small chunk, several chunks
+	// Empty; inline in the manager's records (the mount's --inline-max is
+	// 16KiB); one small chunk; several chunks.
+	for i, size := range []int{0, 4096, 20 << 10, 3<<20 + 17} {
 		data := make([]byte, size)
 		rand.Read(data)
 		name := fmt.Sprintf("/d/f%d", i)

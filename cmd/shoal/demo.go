@@ -97,6 +97,7 @@ func (d *demo) run(ctx context.Context, log *logrus.Entry, dir string, size, chu
 	}
 	d.c = c
 	ccfg := client.DefaultConfig()
+	ccfg.InlineMax = 0 // the story is chunks and their replicas, even for a tiny --size
 	ccfg.Manager = c.ManagerAddr()
 	ccfg.Log = log.WithField("component", "client")
 	if d.cl, err = client.New(ccfg); err != nil {

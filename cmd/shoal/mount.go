@@ -24,6 +24,8 @@ func runMount(ctx context.Context, e env, args []string) error {
 	fs.DurationVar(&o.NegativeTimeout, "negative-timeout", o.NegativeTimeout, "how long the kernel caches missing names")
 	wb := sizeValue(client.DefaultWriteBuffer)
 	fs.Var(&wb, "write-buffer", "memory for written data not yet on chunkservers, across open files")
+	inlineMax := sizeValue(client.DefaultInlineMax)
+	fs.Var(&inlineMax, "inline-max", fmt.Sprintf("files of at most this size keep their bytes in the manager's records, not on chunkservers (0: never; at most %dKiB)", client.MaxInline>>10))
 	memLimit := sizeValue(0)
 	fs.Var(&memLimit, "memory-limit", "soft limit for the Go heap (GOMEMLIMIT); 0: the write buffer plus 64MiB")
 	opTimeout := fs.Duration("op-timeout", client.DefaultOpTimeout, "an operation the cluster does not answer within this fails with EIO")
@@ -75,6 +77,7 @@ func runMount(ctx context.Context, e env, args []string) error {
 	cfg.OpTimeout = *opTimeout
 	cfg.RPCTimeout = min(cfg.RPCTimeout, *opTimeout)
 	cfg.WriteBuffer = int64(wb)
+	cfg.InlineMax = int64(inlineMax)
 	cfg.Log = root.WithField("component", "client")
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: mount: %v", errUsage, err)
