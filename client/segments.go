@@ -27,13 +27,67 @@ func (s segment) end() int64 { return s.off + int64(len(s.data)) }
 // runs (trimmed runs lose their spare capacity), and merging a write into
 // a run appends past its length. So readers and the sender use those
 // slices without holding the file's lock.
+//
+// The runs are kept in buckets of bucketSpan bytes of the chunk, and no
+// run crosses a bucket's edge: a write into the middle of the data moves
+// the headers of its bucket's runs only. Random 4 KiB writes leave up to
+// 16,384 runs in a 64 MiB chunk; in one sorted slice, moving half of
+// them on each write cost 13% of the mount's CPU under fio randwrite.
 type segments struct {
+	buckets []runList // bucket i holds the runs in [i*bucketSpan, (i+1)*bucketSpan)
+	size    int64     // bytes held
+	last    int64     // end of the last run: runs are replaced, never removed
+}
+
+// bucketSpan is the span of one bucket of runs; a multiple of maxRun, so
+// that a sequential stream still fills runs up to maxRun.
+const bucketSpan = maxRun
+
+// insert copies p in at off, replacing what was there.
+func (s *segments) insert(off int64, p []byte) {
+	for len(p) > 0 {
+		b := int(off / bucketSpan)
+		n := min(int64(len(p)), int64(b+1)*bucketSpan-off)
+		for len(s.buckets) <= b {
+			s.buckets = append(s.buckets, runList{})
+		}
+		before := s.buckets[b].size
+		s.buckets[b].insert(off, p[:n])
+		s.size += s.buckets[b].size - before
+		s.last = max(s.last, off+n)
+		off, p = off+n, p[n:]
+	}
+}
+
+// end is the offset just past the last run, 0 if empty.
+func (s *segments) end() int64 { return s.last }
+
+// from returns the runs at or after off, the first one clipped to start
+// at off. The slices share the runs' bytes.
+func (s *segments) from(off int64) []segment {
+	return s.clip(off, s.end())
+}
+
+// clip returns the parts of the runs within [lo, hi).
+func (s *segments) clip(lo, hi int64) []segment {
+	if lo >= hi {
+		return nil
+	}
+	var out []segment
+	for b := int(lo / bucketSpan); b < len(s.buckets) && int64(b)*bucketSpan < hi; b++ {
+		out = s.buckets[b].appendClip(out, lo, hi)
+	}
+	return out
+}
+
+// runList is one bucket of segments: its runs in offset order.
+type runList struct {
 	runs []segment
 	size int64 // bytes held
 }
 
 // insert copies p in at off, replacing what was there.
-func (s *segments) insert(off int64, p []byte) {
+func (s *runList) insert(off int64, p []byte) {
 	if len(p) == 0 {
 		return
 	}
@@ -96,7 +150,7 @@ func (s *segments) insert(off int64, p []byte) {
 
 // appendRun adds p at off, which is at or past the end of the last run,
 // merging it into that run when they touch and stay within maxRun.
-func (s *segments) appendRun(off int64, p []byte) {
+func (s *runList) appendRun(off int64, p []byte) {
 	if n := len(s.runs); n > 0 {
 		last := &s.runs[n-1]
 		if last.end() == off && len(last.data)+len(p) <= maxRun {
@@ -107,27 +161,9 @@ func (s *segments) appendRun(off int64, p []byte) {
 	s.runs = append(s.runs, segment{off, bytes.Clone(p)})
 }
 
-// end is the offset just past the last run, 0 if empty.
-func (s *segments) end() int64 {
-	if len(s.runs) == 0 {
-		return 0
-	}
-	return s.runs[len(s.runs)-1].end()
-}
-
-// from returns the runs at or after off, the first one clipped to start
-// at off. The slices share the runs' bytes.
-func (s *segments) from(off int64) []segment {
-	return s.clip(off, s.end())
-}
-
-// clip returns the parts of the runs within [lo, hi).
-func (s *segments) clip(lo, hi int64) []segment {
-	if lo >= hi {
-		return nil
-	}
+// appendClip appends to out the parts of the runs within [lo, hi).
+func (s *runList) appendClip(out []segment, lo, hi int64) []segment {
 	i := sort.Search(len(s.runs), func(k int) bool { return s.runs[k].end() > lo })
-	var out []segment
 	for ; i < len(s.runs) && s.runs[i].off < hi; i++ {
 		r := s.runs[i]
 		a, b := max(r.off, lo), min(r.end(), hi)

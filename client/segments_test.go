@@ -12,9 +12,12 @@ func checkSegments(t *testing.T, s *segments, ref []byte, valid []bool) {
 	t.Helper()
 	var size int64
 	prev := int64(-1)
-	for _, r := range s.runs {
+	for _, r := range s.from(0) {
 		if r.off < prev {
 			t.Fatalf("runs overlap or unsorted: run at %d after end %d", r.off, prev)
+		}
+		if r.off/bucketSpan != (r.end()-1)/bucketSpan {
+			t.Fatalf("run [%d, %d) crosses a bucket's edge", r.off, r.end())
 		}
 		if len(r.data) == 0 {
 			t.Fatalf("empty run at %d", r.off)
@@ -74,9 +77,17 @@ func TestSegmentsInsert(t *testing.T) {
 // Random writes against a reference image; slices handed out earlier
 // must never change under later writes.
 func TestSegmentsRandom(t *testing.T) {
+	for _, tc := range []struct{ size, maxWrite, rounds int }{
+		{1 << 16, 4096, 20},                     // one bucket
+		{4 * bucketSpan, 3 * bucketSpan / 2, 4}, // writes across buckets' edges
+	} {
+		segmentsRandom(t, tc.size, tc.maxWrite, tc.rounds)
+	}
+}
+
+func segmentsRandom(t *testing.T, size, maxWrite, rounds int) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	const size = 1 << 16
-	for round := range 20 {
+	for round := range rounds {
 		var s segments
 		ref := make([]byte, size)
 		valid := make([]bool, size)
@@ -86,8 +97,8 @@ func TestSegmentsRandom(t *testing.T) {
 		var hold []held
 		for i := range 200 {
 			off := rng.IntN(size - 1)
-			n := 1 + rng.IntN(min(size-off, 4096))
-			if rng.IntN(4) == 0 && s.end() < size-10 { // sequential append
+			n := 1 + rng.IntN(min(size-off, maxWrite))
+			if rng.IntN(4) == 0 && s.end() < int64(size-10) { // sequential append
 				off = int(s.end())
 				n = min(n, size-off)
 			}
@@ -114,7 +125,7 @@ func TestSegmentsRandom(t *testing.T) {
 		}
 		// overlay reproduces the image where valid.
 		dst := make([]byte, size)
-		overlay(dst, 0, s.runs)
+		overlay(dst, 0, s.from(0))
 		for k := range dst {
 			if valid[k] && dst[k] != ref[k] {
 				t.Fatalf("overlay byte %d = %d, want %d", k, dst[k], ref[k])
@@ -129,12 +140,12 @@ func TestSegmentsMergeBound(t *testing.T) {
 	for i := range 20 {
 		s.insert(int64(i*len(p)), p)
 	}
-	for _, r := range s.runs {
+	for _, r := range s.from(0) {
 		if len(r.data) > maxRun {
 			t.Fatalf("run of %d bytes, over maxRun %d", len(r.data), maxRun)
 		}
 	}
-	if got, want := len(s.runs), (20*len(p)+maxRun-1)/maxRun; got != want {
+	if got, want := len(s.from(0)), (20*len(p)+maxRun-1)/maxRun; got != want {
 		t.Errorf("%d runs, want %d (adjacent writes merged up to maxRun)", got, want)
 	}
 }
@@ -152,5 +163,21 @@ func TestSegmentsClip(t *testing.T) {
 	}
 	if got := s.clip(6, 10); len(got) != 0 {
 		t.Errorf("clip of a gap = %+v", got)
+	}
+}
+
+// BenchmarkSegmentsRandom4K writes 4 KiB pages of a 64 MiB chunk in
+// random order, as fio randwrite does to one chunk's generation.
+func BenchmarkSegmentsRandom4K(b *testing.B) {
+	const pages = 64 << 20 >> 12
+	order := rand.New(rand.NewPCG(3, 4)).Perm(pages)
+	p := make([]byte, 4096)
+	b.SetBytes(int64(len(p)))
+	var s segments
+	for i := 0; b.Loop(); i++ {
+		if i%pages == 0 {
+			s = segments{}
+		}
+		s.insert(int64(order[i%pages])*4096, p)
 	}
 }
