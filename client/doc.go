@@ -27,6 +27,11 @@
 //     generation is sealed or past 256 KiB, so that a small file still
 //     goes to its replicas side by side. An allocation left unused
 //     expires at the manager; the fallbacks below are unchanged.
+//   - Chunk 0 of at most Config.InlineMax bytes, counting the inline
+//     bytes it replaces (a small file), is not sent to chunkservers: its
+//     generation waits until sealed, then its whole content goes in the
+//     commit and the manager keeps it in its records (inline.go). The
+//     create's unused allocation is handed back with that commit.
 //   - Other writes (random writes, overwrites of sealed data) collect
 //     dirty runs. On Sync (or buffer pressure) the generation allocates
 //     version v+1 of the chunk (base v, the holders of v as targets) and
@@ -62,7 +67,8 @@
 // sealed on at least min_replicas chunkservers (in their files, not yet
 // fsynced) and the manager has committed the chunk versions and the size
 // in one transaction (in its log, not yet fsynced): other clients read
-// it, and it survives a crash of any process, this one included. After
+// it, and it survives a crash of any process, this one included (for
+// a chunk 0 kept inline: its bytes are in that transaction). After
 // Sync returns nil it is also on disk: each chunk fsynced on at least
 // min_replicas of its replicas, and the manager's log fsynced; it
 // survives a crash of every machine. (HDFS makes the same split:

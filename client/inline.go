@@ -25,13 +25,9 @@ import (
 // each other: the manager refuses a commit built on bytes that changed,
 // and the client builds it again on the new ones.
 
-// inlineCRC is the CRC32C the manager knows inline bytes by (0: none).
-func inlineCRC(b []byte) uint32 {
-	if len(b) == 0 {
-		return 0
-	}
-	return crc32.Checksum(b, castagnoli)
-}
+// inlineCRC is the CRC32C the manager knows inline bytes by (0 for
+// none, as for no bytes).
+func inlineCRC(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
 // inlineBaseLocked returns chunk 0's inline bytes as this client knows
 // them, nil if there are none.

@@ -78,9 +78,6 @@ func (c *Client) SyncMetadata(ctx context.Context) error {
 // manager's min_replicas) of them synced; a replica that is unreachable
 // or missing does not count.
 func (c *Client) syncChunks(ctx context.Context, chunks []*chunkLoc) error {
-	chunks = slices.DeleteFunc(slices.Clone(chunks), func(l *chunkLoc) bool {
-		return l.inline != nil // in the manager's log, which Sync covers
-	})
 	byNode := make(map[string][]*chunkLoc)
 	for _, l := range chunks {
 		for _, r := range l.replicas {
@@ -118,6 +115,9 @@ func (c *Client) syncChunks(ctx context.Context, chunks []*chunkLoc) error {
 	g.Wait()
 	need := int(c.minReplicas.Load())
 	for _, l := range chunks {
+		if l.inline != nil {
+			continue // in the manager's log, which Sync covers
+		}
 		want := max(min(len(l.replicas), need), 1)
 		if synced[l] < want {
 			return fmt.Errorf("%w: chunk %d version %d on disk on %d of %d replicas, need %d: %s",

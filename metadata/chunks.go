@@ -344,11 +344,8 @@ func (m *Manager) PendingAllocations() int {
 	return n
 }
 
-// inlineCRC is the CRC32C of inline bytes, 0 for none.
+// inlineCRC is the CRC32C of inline bytes (0 for none, as for no bytes).
 func inlineCRC(b []byte) uint32 {
-	if len(b) == 0 {
-		return 0
-	}
 	return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli))
 }
 
