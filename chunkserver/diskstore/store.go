@@ -88,6 +88,18 @@ type handle struct {
 	f    *os.File
 	h    header
 	refs int // the cache's reference and every reader's; guarded by Store.hmu
+
+	// direct reads the replica with O_DIRECT (large reads: see readAt);
+	// opened on first use, nil if the filesystem does not support it.
+	directOnce sync.Once
+	direct     *os.File
+}
+
+// directFile returns hd's O_DIRECT descriptor, opening it on first use;
+// nil if the filesystem does not support O_DIRECT.
+func (hd *handle) directFile() *os.File {
+	hd.directOnce.Do(func() { hd.direct = openDirect(hd.f.Name(), os.O_RDONLY) })
+	return hd.direct
 }
 
 // maxHandles bounds the open-replica cache (one file descriptor each).
@@ -281,6 +293,10 @@ func (s *Store) releaseLocked(hd *handle) {
 	hd.refs--
 	if hd.refs == 0 {
 		hd.f.Close()
+		hd.directOnce.Do(func() {}) // no direct descriptor opens after this
+		if hd.direct != nil {
+			hd.direct.Close()
+		}
 	}
 }
 
@@ -382,11 +398,11 @@ func (s *Store) ReadAt(ctx context.Context, id chunk.ID, version uint64, p []byt
 		return 0, err
 	}
 	defer s.release(hd)
-	return s.readAt(hd.f, hd.h, p, off)
+	return s.readAt(hd.f, hd.directFile, hd.h, p, off)
 }
 
 // readAt reads and verifies data from an open replica file.
-func (s *Store) readAt(f *os.File, h header, p []byte, off int64) (int, error) {
+func (s *Store) readAt(f *os.File, direct func() *os.File, h header, p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("read at %d: %w", off, chunk.ErrInvalid)
 	}
@@ -419,7 +435,17 @@ func (s *Store) readAt(f *os.File, h header, p []byte, off int64) (int, error) {
 	} else {
 		buf = make([]byte, hi-lo)
 	}
-	if _, err := f.ReadAt(buf, DataOffset+lo); err != nil {
+	rf := f
+	if direct != nil && len(buf) >= directMin && isAligned(buf, DataOffset+lo) {
+		// A large read, a sequential reader's, bypasses the page cache:
+		// one disk read straight into buf, several of them in flight at
+		// once, is faster than buffered reads and their readahead, and
+		// leaves the page cache to the small reads that come back.
+		if d := direct(); d != nil {
+			rf = d
+		}
+	}
+	if _, err := rf.ReadAt(buf, DataOffset+lo); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = malformed("data truncated")
 		}

@@ -46,18 +46,19 @@ func isNoSpace(err error) bool {
 // and buffer address. 4 KiB satisfies every common device.
 const directAlign = 4096
 
-// openDirect opens path for writing with O_DIRECT, or returns nil if the
-// filesystem does not support it (tmpfs before Linux 6.6, some FUSE and
-// network filesystems): the writer then uses the page cache only.
-func openDirect(path string) *os.File {
-	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_DIRECT, 0)
+// openDirect opens path with O_DIRECT (mode: os.O_RDONLY or
+// os.O_WRONLY), or returns nil if the filesystem does not support it
+// (tmpfs before Linux 6.6, some FUSE and network filesystems): I/O then
+// goes through the page cache only.
+func openDirect(path string, mode int) *os.File {
+	f, err := os.OpenFile(path, mode|syscall.O_DIRECT, 0)
 	if err != nil {
 		return nil
 	}
 	return f
 }
 
-// isAligned reports whether p can be written with O_DIRECT at off.
+// isAligned reports whether p can be read or written with O_DIRECT at off.
 func isAligned(p []byte, off int64) bool {
 	return len(p) > 0 && off%directAlign == 0 && len(p)%directAlign == 0 &&
 		uintptr(unsafe.Pointer(&p[0]))%directAlign == 0

@@ -287,7 +287,7 @@ func (w *writer) copyBase(ctx context.Context, baseVersion uint64, length int64)
 			return err
 		}
 		p := (*bp)[:min(int64(len(*bp)), n-off)]
-		if _, err := w.s.readAt(f, h, p, off); err != nil && !errors.Is(err, io.EOF) {
+		if _, err := w.s.readAt(f, nil, h, p, off); err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("base: %w", err)
 		}
 		if _, err := w.WriteAt(p, off); err != nil {
@@ -406,7 +406,7 @@ func (w *writer) finish() {
 // there is one.
 func (w *writer) openDirect() bool {
 	if w.odirect == nil && !w.noDirect {
-		w.odirect = openDirect(w.f.Name())
+		w.odirect = openDirect(w.f.Name(), os.O_WRONLY)
 		w.noDirect = w.odirect == nil
 	}
 	return w.odirect != nil
