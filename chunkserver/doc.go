@@ -46,7 +46,11 @@
 // handler answers its stream's requests one at a time, in order; between
 // them it waits in Recv, so an idle stream lasts until its client closes
 // it (clients close idle streams on a GOAWAY, so that a graceful stop
-// does not wait for them) or the connection goes. ReplicateChunks
+// does not wait for them) or the connection goes. A raw read connection
+// (ServeRaw) is served by the goroutine the Mux started for it, which
+// takes begin/end around each read; Mux.Close, on the gRPC server's
+// stop, closes every raw connection, so a stop never waits for an idle
+// one (a read in flight is cut and its reader fails over). ReplicateChunks
 // copies its items on at most Config.ReplicateWorkers goroutines and waits
 // for them. Run runs the heartbeat loop on the caller's goroutine, owns
 // the scrubber goroutine, and returns only after it has ended.

@@ -22,6 +22,7 @@ import (
 	"github.com/shoalfs/shoal/chunkserver"
 	"github.com/shoalfs/shoal/chunkserver/chunk"
 	"github.com/shoalfs/shoal/chunkserver/diskstore"
+	"github.com/shoalfs/shoal/internal/rawread"
 	"github.com/shoalfs/shoal/internal/testlog"
 	"github.com/shoalfs/shoal/internal/transport"
 	shoalpb "github.com/shoalfs/shoal/proto"
@@ -149,6 +150,7 @@ type node struct {
 	dir    string
 	srv    *chunkserver.Server
 	gs     *grpc.Server
+	mux    *rawread.Mux // gRPC and raw reads on one port, as a chunkserver serves them
 	client shoalpb.ChunkServerClient
 
 	conn    *grpc.ClientConn
@@ -184,7 +186,8 @@ func startNode(t testing.TB, managerAddr string, opts ...func(*chunkserver.Confi
 	n := &node{addr: cfg.Advertise, dir: cfg.Dir, srv: srv, gs: grpc.NewServer(transport.ServerOptions()...),
 		served: make(chan struct{}), ran: make(chan error, 1)}
 	srv.RegisterService(n.gs)
-	go func() { defer close(n.served); n.gs.Serve(lis) }()
+	n.mux = rawread.NewMux(lis, srv.ServeRaw)
+	go func() { defer close(n.served); n.gs.Serve(n.mux) }()
 	var ctx context.Context
 	ctx, n.cancel = context.WithCancel(context.Background())
 	go func() { n.ran <- srv.Run(ctx) }()
@@ -207,6 +210,7 @@ func (n *node) stop() error {
 		n.cancel()
 		n.gs.Stop()
 		<-n.served
+		n.mux.Wait()
 		if rerr := <-n.ran; rerr != nil {
 			err = fmt.Errorf("Run returned %w", rerr)
 		}

@@ -169,15 +169,31 @@ func (s *Server) ReadChunk(req *shoalpb.ReadChunkRequest, stream shoalpb.ChunkSe
 	}
 	bp := s.getBuf()
 	defer s.putBuf(bp)
-	for pos := r.pos; pos < r.stop; {
-		n := min(r.stop-pos, transport.MaxDataMessage)
-		msg, err := s.readMessage(ctx, r, pos, (*bp)[:n])
-		if err != nil {
-			return s.toStatus(err)
-		}
+	var sendErr error
+	err = s.eachMessage(ctx, r, *bp, func(m *shoalpb.ReadChunkResponse, _ bool) error {
 		// Send marshals data before it returns, so the buffer is free
 		// again (no stats handler keeps messages on chunkservers).
-		if err := stream.Send(msg); err != nil {
+		sendErr = stream.Send(m)
+		return sendErr
+	})
+	if err != nil && sendErr == nil {
+		return s.toStatus(err)
+	}
+	return err
+}
+
+// eachMessage reads the blocks of r in messages of at most
+// transport.MaxDataMessage bytes, into buf, and passes each to send,
+// with last set on the last; buf is free again when send returns. It
+// stops at the first error, send's or a read's.
+func (s *Server) eachMessage(ctx context.Context, r chunkRead, buf []byte, send func(m *shoalpb.ReadChunkResponse, last bool) error) error {
+	for pos := r.pos; pos < r.stop; {
+		n := min(r.stop-pos, transport.MaxDataMessage)
+		msg, err := s.readMessage(ctx, r, pos, buf[:n])
+		if err != nil {
+			return err
+		}
+		if err := send(msg, pos+n == r.stop); err != nil {
 			return err
 		}
 		pos += n

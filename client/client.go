@@ -296,7 +296,7 @@ func (p *connPool) conn(addr string) (*chunkConn, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: chunkserver address %q: %v", syscall.EIO, addr, err)
 		}
-		c = newChunkConn(cc)
+		c = newChunkConn(addr, cc)
 		p.conns[addr] = c
 		p.wg.Add(1)
 		go func() {

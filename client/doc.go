@@ -91,13 +91,17 @@
 // CRC32C of the block's bytes before and after them, which the client
 // combines with its own CRC of the bytes it got (crc32_combine) to check
 // the stored value, so a 4 KiB read moves 4 KiB, still verified end to
-// end. A read of at most 256 KiB of a replica is one request on a
-// long-lived ReadChunks stream that the read holds alone while it runs,
-// which spares it a stream's setup on both ends; up to 16 such streams
-// stay open per chunkserver while its connection is ready, and are closed
-// when it is not (a GOAWAY from a chunkserver stopping, a broken
-// connection). Larger reads are ReadChunk calls. Readahead starts only when a read continues the previous one
-// twice in a row (or starts at offset 0). On an error, a
+// end. Reads go over the raw read protocol (package internal/rawread,
+// rawconn.go): plain TCP to the chunkserver's port, one read at a time
+// per connection, the data received from the socket straight into the
+// buffer the read returns. Up to 16 idle connections are kept per
+// chunkserver; one that the chunkserver closed (a restart) is replaced
+// on its next use, once, before the replica counts as unreachable. A
+// chunkserver that answers only gRPC is read over gRPC: a read of at
+// most 256 KiB is one request on a long-lived ReadChunks stream (up to
+// 16 kept per chunkserver while its connection is ready), a larger one a
+// ReadChunk call. Readahead starts only when a read continues the
+// previous one twice in a row (or starts at offset 0). On an error, a
 // timeout (RPCTimeout) or a mismatch the next replica is tried; a
 // replica that is corrupt, short or missing (NotFound, DataLoss) is
 // reported to the manager with ReportBadReplica, one that is merely
@@ -111,7 +115,11 @@
 // Readahead: reads that continue where the last one ended (give or take
 // the kernel's reordering) are served from 1 MiB pages keyed by chunk
 // version, and the pages up to Config.ReadAhead ahead are fetched in the
-// background, a few at a time. A random read drops the pages.
+// background, all of them at once (each is one disk read on the
+// chunkserver, so that is the disk's queue depth too). ReadAtVec, which
+// the mount calls, returns a sequential read's bytes as slices of the
+// pages, which the mount hands to the kernel uncopied. A random read
+// drops the pages.
 //
 // # Concurrency
 //

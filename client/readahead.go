@@ -58,15 +58,20 @@ func (r *readahead) clearLocked() {
 	clear(r.pages)
 }
 
-// maxFetchLocked is how many pages may be fetched at once.
+// maxFetch is how many pages may be fetched at once: the whole window.
+// A chunkserver reads a page with one disk read of its own (O_DIRECT),
+// so the fetches in flight are the disk's queue depth as well as the
+// network's.
 func (f *File) maxFetch() int {
-	return max(2, int(f.c.cfg.ReadAhead/readPage/2))
+	return max(2, int(f.c.cfg.ReadAhead/readPage))
 }
 
 // readPaged fills dst with the chunk's bytes at off through the page
-// cache, fetching missing pages.
-func (f *File) readPaged(ctx context.Context, loc *chunkLoc, off int64, dst []byte) error {
-	for len(dst) > 0 {
+// cache, fetching missing pages. With parts not nil, it appends the
+// pages' bytes to *parts instead, uncopied; dst then only gives the
+// length.
+func (f *File) readPaged(ctx context.Context, loc *chunkLoc, off int64, dst []byte, parts *[][]byte) error {
+	for n := len(dst); n > 0; {
 		pOff := off - off%readPage
 		pg := f.getPage(loc, pOff, true)
 		select {
@@ -81,9 +86,14 @@ func (f *File) readPaged(ctx context.Context, loc *chunkLoc, off int64, dst []by
 		if in >= int64(len(pg.data)) {
 			return eio("chunk %d v%d: page at %d holds %d bytes, want offset %d", loc.chunkID, loc.version, pOff, len(pg.data), off)
 		}
-		m := copy(dst, pg.data[in:])
-		dst = dst[m:]
-		off += int64(m)
+		from := pg.data[in:min(int64(len(pg.data)), in+int64(n))]
+		if parts != nil {
+			*parts = append(*parts, from)
+		} else {
+			copy(dst[len(dst)-n:], from)
+		}
+		n -= len(from)
+		off += int64(len(from))
 	}
 	return nil
 }

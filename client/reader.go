@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/shoalfs/shoal/internal/rawread"
 	shoalpb "github.com/shoalfs/shoal/proto"
 )
 
@@ -73,15 +74,29 @@ func planRead(off, n, cs int64, layout map[uint64]*chunkLoc) []readPiece {
 // CRC32C right; a replica that is missing or corrupt is reported to the
 // manager.
 func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	_, n, err := f.readAt(ctx, p, off, false)
+	return n, err
+}
+
+// ReadAtVec is ReadAt, except that the n bytes read may be returned as
+// parts, in order, rather than in p: slices of p and of the pages a
+// sequential reader's readahead fetched, which are not copied into p.
+// The caller must not modify the parts. With nil parts, the bytes are
+// p[:n].
+func (f *File) ReadAtVec(ctx context.Context, p []byte, off int64) (parts [][]byte, n int, err error) {
+	return f.readAt(ctx, p, off, true)
+}
+
+func (f *File) readAt(ctx context.Context, p []byte, off int64, vec bool) ([][]byte, int, error) {
 	if off < 0 {
-		return 0, opErr("read", inoPath(f.ino), syscall.EINVAL)
+		return nil, 0, opErr("read", inoPath(f.ino), syscall.EINVAL)
 	}
 	if len(p) == 0 {
-		return 0, nil
+		return nil, 0, nil
 	}
-	n, err, again := f.readOnce(ctx, p, off, false)
+	parts, n, err, again := f.readOnce(ctx, p, off, false, vec)
 	if !again {
-		return n, err
+		return parts, n, err
 	}
 	// The cached layout may be out of date, or every replica may be
 	// unreachable for now (chunkservers restarting, a node not yet
@@ -89,39 +104,41 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	// the op timeout.
 	deadline := time.Now().Add(f.c.cfg.OpTimeout)
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		n, err, again = f.readOnce(ctx, p, off, true)
+		parts, n, err, again = f.readOnce(ctx, p, off, true, vec)
 		if !again {
-			return n, err
+			return parts, n, err
 		}
 		if time.Now().Add(wait).After(deadline) {
 			f.log.WithError(err).WithField("offset", off).Warn("read failed on every replica until the op timeout")
-			return n, err
+			return parts, n, err
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return 0, opErr("read", inoPath(f.ino), ctxErr(ctx))
+			return nil, 0, opErr("read", inoPath(f.ino), ctxErr(ctx))
 		case <-t.C:
 		}
 	}
 }
 
-// readOnce is one ReadAt with the layout as cached (fresh: fetched
+// readOnce is one readAt with the layout as cached (fresh: fetched
 // first). again says that trying again, with a fresh layout, might do
 // better: no replica of some chunk delivered, or (with a cached layout)
-// the file seemed to end early.
-func (f *File) readOnce(ctx context.Context, p []byte, off int64, fresh bool) (n int, err error, again bool) {
+// the file seemed to end early. With vec, a sequential read with no
+// buffered writes in its range returns its bytes as parts, pages
+// uncopied.
+func (f *File) readOnce(ctx context.Context, p []byte, off int64, fresh, vec bool) (parts [][]byte, n int, err error, again bool) {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
-		return 0, f.errClosed("read"), false
+		return nil, 0, f.errClosed("read"), false
 	}
 	need := fresh || !f.layoutOK
 	f.mu.Unlock()
 	if need {
 		if _, err := f.fetchLayout(ctx); err != nil {
-			return 0, err, false
+			return nil, 0, err, false
 		}
 	}
 
@@ -130,7 +147,7 @@ func (f *File) readOnce(ctx context.Context, p []byte, off int64, fresh bool) (n
 	if off >= size {
 		old := !fresh && time.Since(f.layoutAt) > layoutMaxAge
 		f.mu.Unlock()
-		return 0, io.EOF, old
+		return nil, 0, io.EOF, old
 	}
 	want := min(int64(len(p)), size-off)
 	plan := planRead(off, want, f.cs, f.layout)
@@ -140,27 +157,37 @@ func (f *File) readOnce(ctx context.Context, p []byte, off int64, fresh bool) (n
 
 	buf := p[:want]
 	paged := seq && f.c.cfg.ReadAhead > 0
+	vec = vec && paged && len(ov) == 0
 	for _, pc := range plan {
 		dst := buf[pc.bufOff : pc.bufOff+pc.n]
 		clear(dst[pc.dataN:])
-		if pc.dataN == 0 {
-			continue
-		}
-		if pc.loc.inline != nil {
-			copy(dst[:pc.dataN], pc.loc.inline[pc.chunkOff:])
-			continue
-		}
 		var err error
-		if paged {
-			err = f.readPaged(ctx, pc.loc, pc.chunkOff, dst[:pc.dataN])
-		} else {
+		switch {
+		case pc.dataN == 0:
+		case pc.loc.inline != nil:
+			copy(dst[:pc.dataN], pc.loc.inline[pc.chunkOff:])
+		case vec:
+			err = f.readPaged(ctx, pc.loc, pc.chunkOff, dst[:pc.dataN], &parts)
+		case paged:
+			err = f.readPaged(ctx, pc.loc, pc.chunkOff, dst[:pc.dataN], nil)
+		default:
 			err = f.readChunk(ctx, pc.loc, pc.chunkOff, dst[:pc.dataN])
 		}
 		if err != nil {
 			// A fresh layout may list other replicas; past that, only
 			// unreachable replicas are worth waiting for.
 			again := ctx.Err() == nil && (!fresh || !errors.Is(err, errReplicasBad))
-			return 0, opErr("read", inoPath(f.ino), err), again
+			return nil, 0, opErr("read", inoPath(f.ino), err), again
+		}
+		if vec {
+			// What readPaged did not add: inline bytes and zeros.
+			from := pc.dataN
+			if pc.dataN > 0 && pc.loc.inline != nil {
+				from = 0
+			}
+			if from < pc.n {
+				parts = append(parts, dst[from:])
+			}
 		}
 	}
 	overlay(buf, off, ov)
@@ -168,9 +195,9 @@ func (f *File) readOnce(ctx context.Context, p []byte, off int64, fresh bool) (n
 		f.prefetch(off, off+want)
 	}
 	if want < int64(len(p)) {
-		return int(want), io.EOF, false
+		return parts, int(want), io.EOF, false
 	}
-	return int(want), nil, false
+	return parts, int(want), nil, false
 }
 
 // overlaysLocked returns the buffered writes that fall in [off, off+n),
@@ -254,11 +281,13 @@ var errReplicasBad = errors.New("every replica is missing or corrupt")
 
 // readReplica reads bytes [off, off+n) of one replica, verifying every
 // block it receives against its CRC32C, into dst (of length n) if it is
-// not nil. With a nil dst it returns a buffer of its own: the data of
-// the first message if that holds the whole range, so that no byte is
-// copied, else a new one. A read of at most smallRead bytes is one
-// request on a long-lived ReadChunks stream; a larger one, or one of a
-// chunkserver that predates ReadChunks, is a ReadChunk of its own.
+// not nil, else into a buffer of its own. The read goes over a raw
+// connection (rawconn.go) if the chunkserver speaks that protocol. Over
+// gRPC, a read of at most smallRead bytes is one request on a
+// long-lived ReadChunks stream, and a larger one, or one of a
+// chunkserver that predates ReadChunks, a ReadChunk of its own; with a
+// nil dst, the data of the first message is returned uncopied if it
+// holds the whole range.
 func (c *Client) readReplica(ctx context.Context, addr string, chunkID, version uint64, off, n int64, dst []byte) ([]byte, error) {
 	conn, err := c.pool.conn(addr)
 	if err != nil {
@@ -268,8 +297,15 @@ func (c *Client) readReplica(ctx context.Context, addr string, chunkID, version 
 	defer cancel()
 	// Exact: a small read gets its own bytes, not the whole 64 KiB
 	// blocks around them; it is still checked against the stored CRCs.
-	req := &shoalpb.ReadChunkRequest{ChunkId: chunkID, Version: version, Offset: uint64(off), Length: uint64(n), Exact: true}
+	rreq := rawread.Request{ChunkID: chunkID, Version: version, Offset: uint64(off), Length: uint64(n), Exact: true}
 	r := replicaRead{off: off, end: off + n, got: off, dst: dst}
+	if ok, err := conn.readRaw(ctx, rreq, &r); ok {
+		if err != nil {
+			return nil, err
+		}
+		return r.result()
+	}
+	req := rreq.Proto()
 	if n <= smallRead {
 		m, err := conn.read(ctx, req)
 		if err == nil {
@@ -309,6 +345,19 @@ type replicaRead struct {
 	dst      []byte // for [off, end); nil until the first bytes come if the caller gave none
 }
 
+// slot returns where to receive the n data bytes of a message at chunk
+// offset mo: their place in dst when they fall in the range, so that add
+// copies nothing, else a buffer of their own.
+func (r *replicaRead) slot(mo int64, n int) []byte {
+	if mo < r.off || mo+int64(n) > r.end || n == 0 {
+		return make([]byte, n)
+	}
+	if r.dst == nil {
+		r.dst = make([]byte, r.end-r.off)
+	}
+	return r.dst[mo-r.off : mo-r.off+int64(n)]
+}
+
 // add verifies m and takes its bytes of the range. Messages must come
 // in order, with no gap.
 func (r *replicaRead) add(m *shoalpb.ReadChunkResponse) error {
@@ -331,7 +380,9 @@ func (r *replicaRead) add(m *shoalpb.ReadChunkResponse) error {
 		}
 		r.dst = make([]byte, r.end-r.off)
 	}
-	copy(r.dst[a-r.off:b-r.off], data[a-mo:b-mo])
+	if from, to := data[a-mo:b-mo], r.dst[a-r.off:b-r.off]; &from[0] != &to[0] { // else received in place (slot)
+		copy(to, from)
+	}
 	r.got = b
 	return nil
 }

@@ -26,13 +26,23 @@ const maxIdleStreams = 16
 // while the connection is ready: when the chunkserver goes away or stops
 // (its GOAWAY turns the connection idle), they are closed, so that none
 // is left to fail a later read or to hold up a graceful stop.
+//
+// Beside them it keeps the idle connections of the raw read protocol
+// (rawconn.go), which reads use when the chunkserver speaks it. Those
+// do not follow the gRPC connection's state, which stays idle while only
+// raw reads go to a chunkserver: one that went stale is replaced on its
+// next use.
 type chunkConn struct {
-	cc *grpc.ClientConn
-	cs shoalpb.ChunkServerClient
+	addr string
+	cc   *grpc.ClientConn
+	cs   shoalpb.ChunkServerClient
 
-	mu    sync.Mutex // guards ready and idle
-	ready bool       // the connection was ready when last looked at
-	idle  []*readStream
+	mu      sync.Mutex // guards the fields below
+	ready   bool       // the connection was ready when last looked at
+	idle    []*readStream
+	rawIdle []*rawConn
+	noRaw   bool // the chunkserver answered that it speaks only gRPC
+	shut    bool // the connection is closed: keep nothing idle
 }
 
 // readStream is a ReadChunks stream; cancel closes it.
@@ -41,24 +51,33 @@ type readStream struct {
 	cancel context.CancelFunc
 }
 
-func newChunkConn(cc *grpc.ClientConn) *chunkConn {
-	return &chunkConn{cc: cc, cs: shoalpb.NewChunkServerClient(cc)}
+func newChunkConn(addr string, cc *grpc.ClientConn) *chunkConn {
+	return &chunkConn{addr: addr, cc: cc, cs: shoalpb.NewChunkServerClient(cc)}
 }
 
 // watch follows the connection's state, closing the idle streams
-// whenever it is not ready, until the connection is closed.
+// whenever it is not ready, until the connection is closed; then it
+// closes the idle raw connections too.
 func (c *chunkConn) watch() {
 	for {
 		s := c.cc.GetState()
 		c.mu.Lock()
 		c.ready = s == connectivity.Ready
 		var stale []*readStream
+		var raw []*rawConn
 		if !c.ready {
 			stale, c.idle = c.idle, nil
+		}
+		if s == connectivity.Shutdown {
+			c.shut = true
+			raw, c.rawIdle = c.rawIdle, nil
 		}
 		c.mu.Unlock()
 		for _, rs := range stale {
 			rs.cancel()
+		}
+		for _, rc := range raw {
+			rc.c.Close()
 		}
 		if s == connectivity.Shutdown {
 			return

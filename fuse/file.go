@@ -386,15 +386,21 @@ var (
 func (h *handle) writable() bool { return h.flags&syscall.O_ACCMODE != syscall.O_RDONLY }
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (gofuse.ReadResult, syscall.Errno) {
-	n, err := h.of.f.ReadAt(ctx, dest, off)
+	// A sequential read's bytes come back as slices of the client's
+	// readahead pages, which go to the kernel as they are: no copy into
+	// dest.
+	parts, n, err := h.of.f.ReadAtVec(ctx, dest, off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, h.fs.errno(err, "read", h.of.ino, "")
+	}
+	if parts == nil {
+		parts = [][]byte{dest[:n]}
 	}
 	// A vector result goes to the kernel in one writev. go-fuse (v2.12)
 	// tries to splice a ReadResultData: it writes the reply header into
 	// a pipe, finds no file to splice from, drains the pipe and then
 	// writes the reply anyway, three wasted syscalls per read.
-	return gofuse.ReadResultVector([][]byte{dest[:n]}), 0
+	return gofuse.ReadResultVector(parts), 0
 }
 
 func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/shoalfs/shoal/chunkserver"
 	"github.com/shoalfs/shoal/healer"
+	"github.com/shoalfs/shoal/internal/rawread"
 	"github.com/shoalfs/shoal/internal/transport"
 	"github.com/shoalfs/shoal/metadata"
 )
@@ -166,11 +167,13 @@ func (m *Manager) Kill() error {
 // ChunkServer is a running chunkserver.
 type ChunkServer struct {
 	*unit
-	S *chunkserver.Server
+	S   *chunkserver.Server
+	mux *rawread.Mux
 }
 
-// StartChunkServer opens the chunk store in cfg.Dir and serves it on lis;
-// it registers with the manager in the background. The caller must Stop it.
+// StartChunkServer opens the chunk store in cfg.Dir and serves it on lis,
+// gRPC and raw reads (package rawread) both; it registers with the
+// manager in the background. The caller must Stop it.
 func StartChunkServer(cfg chunkserver.Config, lis net.Listener) (*ChunkServer, error) {
 	if cfg.Advertise == "" {
 		cfg.Advertise = lis.Addr().String()
@@ -181,20 +184,24 @@ func StartChunkServer(cfg chunkserver.Config, lis net.Listener) (*ChunkServer, e
 	}
 	srv := grpc.NewServer(transport.ServerOptions()...)
 	s.RegisterService(srv)
-	return &ChunkServer{unit: start(srv, lis, s.Run), S: s}, nil
+	mux := rawread.NewMux(lis, s.ServeRaw)
+	return &ChunkServer{unit: start(srv, mux, s.Run), S: s, mux: mux}, nil
 }
 
 // Addr is the address the chunkserver serves on.
 func (c *ChunkServer) Addr() string { return c.lis.Addr().String() }
 
-// Stop shuts the chunkserver down cleanly.
+// Stop shuts the chunkserver down cleanly. Raw reads in flight are cut
+// (their readers fail over), gRPC calls are let finish.
 func (c *ChunkServer) Stop() error {
 	c.shutdown(true)
+	c.mux.Wait()
 	return c.S.Close()
 }
 
 // Kill cuts every connection at once, then closes the store.
 func (c *ChunkServer) Kill() error {
 	c.shutdown(false)
+	c.mux.Wait()
 	return c.S.Close()
 }
