@@ -227,6 +227,37 @@ func TestReadahead(t *testing.T) {
 	}
 }
 
+// The kernel's readahead has several requests in flight, which come in
+// any order: a read up to a few pages ahead of the run continues it, and
+// the pages fetched stay cached, each fetched once.
+func TestReadaheadOutOfOrder(t *testing.T) {
+	fc := newFakeCluster(t, fakeOptions{nodes: 1, replication: 1, minReplicas: 1, chunkSize: 4 * mib})
+	c := fc.client(t, func(c *Config) { c.ReadAhead = 4 * mib })
+	ctx := context.Background()
+	data := randBytes(62, 12*mib)
+	f := putOpen(t, c, data)
+	n := fc.nodes[0]
+	n.mu.Lock()
+	n.reads = 0
+	n.mu.Unlock()
+	buf := make([]byte, mib)
+	for _, page := range []int64{0, 1, 2, 5, 3, 4, 8, 6, 7, 11, 9, 10} {
+		off := page * mib
+		if _, err := f.ReadAt(ctx, buf, off); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf, data[off:off+mib]) {
+			t.Fatalf("read of page %d differs", page)
+		}
+	}
+	n.mu.Lock()
+	reads := n.reads
+	n.mu.Unlock()
+	if reads > 12 {
+		t.Errorf("%d ReadChunk calls for 12 pages read out of order: pages dropped and fetched again", reads)
+	}
+}
+
 // A random read that happens to land just after the previous one is not
 // taken for a sequential run: it is read directly, without a page fetch
 // or a prefetch. A third read in a row continuing the run is paged.

@@ -7,6 +7,11 @@ import (
 // readPage is the unit of readahead: a 1 MiB aligned span of a chunk.
 const readPage = 1 << 20
 
+// runSlack is how far before or after the end of a sequential run a
+// read may land and still continue it: the kernel's readahead has
+// several requests in flight, which come in any order.
+const runSlack = 4 * readPage
+
 // pageKey names a page by the replica version it was read from, so a new
 // version never serves old bytes.
 type pageKey struct {
@@ -33,16 +38,15 @@ type readahead struct {
 }
 
 // observeLocked records a read of n bytes at off and reports whether to
-// serve it from the pages. A read continues the run if it starts near
-// where the last one ended: a little behind or ahead counts, as the
-// kernel issues a sequential reader's requests concurrently. One such
-// read proves little: a random 4 KiB reader of a 512 MiB file lands in
-// that window once in ~170 reads, and a paged read fetches a whole page
-// and starts the prefetch, 16 or more times the bytes it needs. So the
-// pages are used from the second continuing read in a row, or at once
-// for a read from the start of the file.
+// serve it from the pages. A read continues the run if it starts within
+// runSlack of where the run ends. One such read proves little: a random
+// 4 KiB reader of a 512 MiB file lands in that window once in ~64
+// reads, and a paged read fetches a whole page and starts the prefetch,
+// 16 or more times the bytes it needs. So the pages are used from the
+// second continuing read in a row, or at once for a read from the start
+// of the file.
 func (r *readahead) observeLocked(off, n int64) bool {
-	near := off >= r.next-2*readPage && off <= r.next+readPage
+	near := off >= r.next-runSlack && off <= r.next+runSlack
 	if near {
 		r.streak++
 		r.next = max(r.next, off+n)
@@ -146,7 +150,7 @@ func (f *File) prefetch(off, end int64) {
 		return
 	}
 	for k, pg := range f.ra.pages {
-		if pg.fileOff+readPage <= off-readPage || pg.fileOff >= end+2*f.c.cfg.ReadAhead {
+		if pg.fileOff+readPage <= off-runSlack || pg.fileOff >= end+2*f.c.cfg.ReadAhead {
 			delete(f.ra.pages, k)
 		}
 	}
