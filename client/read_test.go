@@ -287,6 +287,30 @@ func TestReadaheadIgnoresOneNearRandomRead(t *testing.T) {
 	}
 }
 
+// Random reads that keep landing near one another, none where the
+// last ended, are never paged.
+func TestReadaheadNeedsAnExactContinuation(t *testing.T) {
+	fc := newFakeCluster(t, fakeOptions{nodes: 1, replication: 1, minReplicas: 1, chunkSize: 4 * mib})
+	c := fc.client(t, func(c *Config) { c.ReadAhead = 4 * mib })
+	data := randBytes(63, 10*mib)
+	f := putOpen(t, c, data)
+	buf := make([]byte, 4096)
+	for _, off := range []int64{5 * mib, 6*mib + 100_000, 5*mib + 300_000, 7 * mib, 6 * mib} {
+		if _, err := f.ReadAt(context.Background(), buf, off); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf, data[off:off+4096]) {
+			t.Fatalf("read at %d differs", off)
+		}
+		f.mu.Lock()
+		pages := len(f.ra.pages)
+		f.mu.Unlock()
+		if pages > 0 {
+			t.Fatalf("after a read at %d, %d pages cached: near random reads were taken for a sequential run", off, pages)
+		}
+	}
+}
+
 // Small reads go over long-lived ReadChunks streams, one at a time on
 // each, so sequential reads share one stream; larger reads are ReadChunk
 // calls of their own, and so are small reads of chunkservers that

@@ -33,29 +33,33 @@ type page struct {
 type readahead struct {
 	next     int64 // end of the last read of the sequential run
 	streak   int   // reads in a row that continued the run
+	exact    bool  // one of them started exactly where the run ended
 	pages    map[pageKey]*page
 	fetching int // pages being fetched
 }
 
 // observeLocked records a read of n bytes at off and reports whether to
 // serve it from the pages. A read continues the run if it starts within
-// runSlack of where the run ends. One such read proves little: a random
-// 4 KiB reader of a 512 MiB file lands in that window once in ~64
-// reads, and a paged read fetches a whole page and starts the prefetch,
-// 16 or more times the bytes it needs. So the pages are used from the
-// second continuing read in a row, or at once for a read from the start
-// of the file.
+// runSlack of where the run ends. Landing there proves little: a random
+// 4 KiB reader of a 512 MiB file does so once in ~64 reads, and a paged
+// read fetches a whole page and starts the prefetch, 16 or more times
+// the bytes it needs. So the pages are used from the second continuing
+// read in a row, once one of the run's reads started exactly where the
+// run ended (which a sequential reader's first requests do, and a
+// random reader's practically never), or at once for a read from the
+// start of the file.
 func (r *readahead) observeLocked(off, n int64) bool {
 	near := off >= r.next-runSlack && off <= r.next+runSlack
 	if near {
 		r.streak++
+		r.exact = r.exact || off == r.next
 		r.next = max(r.next, off+n)
 	} else {
-		r.streak = 0
+		r.streak, r.exact = 0, false
 		r.next = off + n
 		r.clearLocked()
 	}
-	return near && (r.streak >= 2 || off == 0)
+	return near && (r.streak >= 2 && r.exact || off == 0)
 }
 
 func (r *readahead) clearLocked() {
