@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) chunkserver.Store, opts ...Op
 		{"Exists", testExists},
 		{"VersionsSideBySide", testVersions},
 		{"BuildFromBase", testBuildFromBase},
+		{"PatchManyBlocks", testPatchManyBlocks},
 		{"OutOfOrderWrites", testOutOfOrderWrites},
 		{"Abort", testAbort},
 		{"DeleteAndUsage", testDeleteAndUsage},
@@ -370,6 +371,42 @@ func testBuildFromBase(t *testing.T, s chunkserver.Store, _ *options) {
 		})
 	}
 	check(t, s, 5, 1, base) // the base is untouched
+}
+
+// testPatchManyBlocks patches most blocks of a larger base, in runs
+// longer than one read-back (16 blocks) and with gaps, the last
+// (partial) block included: every checksum must still be right.
+func testPatchManyBlocks(t *testing.T, s chunkserver.Store, _ *options) {
+	const B = chunk.BlockSize
+	base := Data(20, 40*B+500)
+	mustPut(t, s, 6, 1, base)
+	var patches []patch
+	for b := 0; b < 41; b++ {
+		if b == 36 || b == 38 {
+			continue
+		}
+		off := b*B + 17*b%400
+		patches = append(patches, patch{off, Data(uint64(100+b), min(4096, len(base)-off))})
+	}
+	w, err := s.Create(t.Context(), 6, 2, 1, int64(len(base)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	for _, p := range patches {
+		if _, err := w.WriteAt(p.data, int64(p.off)); err != nil {
+			t.Fatalf("write at %d: %v", p.off, err)
+		}
+	}
+	info, err := w.Commit(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := model(base, len(base), patches)
+	if w := Info(6, 2, want); info != w {
+		t.Fatalf("commit: %+v, want %+v", info, w)
+	}
+	check(t, s, 6, 2, want)
 }
 
 func testOutOfOrderWrites(t *testing.T, s chunkserver.Store, _ *options) {
