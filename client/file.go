@@ -251,10 +251,13 @@ func (f *File) Flush(ctx context.Context) error {
 // the size including unflushed writes and the changes DeferAttr holds.
 func (f *File) Attr() Attr {
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	// One look under the lock: a commit that ends in between replaces
+	// f.attr and clears f.sending together, and attributes read before
+	// it with changes read after it would lose what it carried.
 	a := f.attr
 	a.Size = uint64(max(f.size, f.wend))
-	f.mu.Unlock()
-	return f.WithPending(a)
+	return f.withPendingLocked(a)
 }
 
 // DeferAttr records attribute changes (not the size) to go with the
@@ -310,8 +313,12 @@ func (f *File) unflushedLocked() bool {
 // including those on their way to the manager.
 func (f *File) WithPending(a Attr) Attr {
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.withPendingLocked(a)
+}
+
+func (f *File) withPendingLocked(a Attr) Attr {
 	p := mergeAttr(f.sending, f.pending)
-	f.mu.Unlock()
 	if p.Mode != nil {
 		a.Mode = a.Mode&modeType | *p.Mode&0o7777
 	}

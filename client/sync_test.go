@@ -227,3 +227,43 @@ func TestSmallChunkFansOut(t *testing.T) {
 		}
 	})
 }
+
+// Attr, read while commits that carry deferred changes finish, never
+// reports a change as undone: it reads the attributes and the changes on
+// their way in one look (a commit replaces the one and clears the other
+// together).
+func TestAttrDuringCommits(t *testing.T) {
+	fc := newFakeCluster(t, fakeOptions{nodes: 1, replication: 1, minReplicas: 1, chunkSize: mib})
+	c := fc.client(t, nil)
+	ctx := context.Background()
+	a := createFile(t, c, "f")
+	f, err := c.Open(ctx, a.Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(ctx)
+	for i := range 300 {
+		if _, err := f.WriteAt(ctx, []byte("data"), int64(i)); err != nil {
+			t.Fatal(err)
+		}
+		mode := uint32(0o600 | i%2<<6) // 0600 or 0700, alternating
+		if !f.DeferAttr(SetAttr{Mode: &mode}) {
+			t.Fatal("DeferAttr on a written file declined")
+		}
+		synced := make(chan error, 1)
+		go func() { synced <- f.Sync(ctx) }()
+		for done := false; !done; {
+			select {
+			case err := <-synced:
+				if err != nil {
+					t.Fatal(err)
+				}
+				done = true
+			default:
+			}
+			if got := f.Attr().Mode & 0o777; got != mode {
+				t.Fatalf("iteration %d: Attr reports mode %o while the commit carrying %o ends", i, got, mode)
+			}
+		}
+	}
+}
