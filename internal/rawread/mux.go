@@ -48,14 +48,29 @@ func NewMux(lis net.Listener, serve func(net.Conn)) *Mux {
 
 func (m *Mux) acceptLoop() {
 	defer m.wg.Done()
+	var backoff time.Duration
 	for {
 		conn, err := m.lis.Accept()
+		if te, ok := err.(interface{ Temporary() bool }); ok && te.Temporary() {
+			// Out of file descriptors, say: wait and accept again, as
+			// gRPC's own Serve does, rather than stop serving.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+				continue
+			case <-m.done:
+				t.Stop()
+				return
+			}
+		}
 		if err != nil {
 			// The listener is closed (Close) or broken: either way gRPC's
 			// Accept ends, and Serve returns.
 			m.Close()
 			return
 		}
+		backoff = 0
 		if !m.track(conn, true) {
 			conn.Close()
 			return

@@ -209,3 +209,42 @@ func TestOpenOnPlainGRPC(t *testing.T) {
 		t.Fatalf("Open on a gRPC-only server: err = %v, want ErrUnsupported", err)
 	}
 }
+
+// flakyListener fails its first Accept with a temporary error.
+type flakyListener struct {
+	net.Listener
+	failed bool
+}
+
+type tempErr struct{}
+
+func (tempErr) Error() string   { return "too many open files" }
+func (tempErr) Temporary() bool { return true }
+func (tempErr) Timeout() bool   { return false }
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if !l.failed {
+		l.failed = true
+		return nil, tempErr{}
+	}
+	return l.Listener.Accept()
+}
+
+// A temporary Accept error (EMFILE) does not stop the Mux.
+func TestMuxSurvivesTemporaryAcceptError(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := NewMux(&flakyListener{Listener: lis}, echo)
+	defer func() { mux.Close(); mux.Wait() }()
+	raw, err := net.Dial("tcp", lis.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := Open(raw, bufio.NewReader(raw)); err != nil {
+		t.Fatalf("Open after a temporary Accept error: %v", err)
+	}
+}
