@@ -34,6 +34,19 @@ func createFile(t testing.TB, c *Client, name string) Attr {
 	return a.Attr
 }
 
+// openNew creates an empty file and opens it; it is closed when the test
+// ends.
+func openNew(t testing.TB, c *Client, name string) *File {
+	t.Helper()
+	ctx := context.Background()
+	f, err := c.Open(ctx, createFile(t, c, name).Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close(ctx) })
+	return f
+}
+
 // readAll reads the whole file through a fresh Open, in reads of step bytes.
 func readAll(t testing.TB, c *Client, ino Ino, step int) []byte {
 	t.Helper()

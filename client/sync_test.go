@@ -234,14 +234,8 @@ func TestSmallChunkFansOut(t *testing.T) {
 // together).
 func TestAttrDuringCommits(t *testing.T) {
 	fc := newFakeCluster(t, fakeOptions{nodes: 1, replication: 1, minReplicas: 1, chunkSize: mib})
-	c := fc.client(t, nil)
 	ctx := context.Background()
-	a := createFile(t, c, "f")
-	f, err := c.Open(ctx, a.Ino)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close(ctx)
+	f := openNew(t, fc.client(t, nil), "f")
 	for i := range 300 {
 		if _, err := f.WriteAt(ctx, []byte("data"), int64(i)); err != nil {
 			t.Fatal(err)
