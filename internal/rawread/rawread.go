@@ -241,17 +241,20 @@ func noEOF(err error) error {
 
 // Open sends the opening Magic on a new client connection and checks
 // the server's answer, read through br; ErrUnsupported if the server
-// answered anything else (or closed the connection).
+// answered something else (a gRPC server sends its HTTP/2 settings
+// first). A connection closed before any answer is an error, not
+// ErrUnsupported: a server that is stopping closes the connections it
+// has just accepted.
 func Open(conn net.Conn, br *bufio.Reader) error {
 	if _, err := io.WriteString(conn, Magic); err != nil {
 		return err
 	}
 	var got [len(Magic)]byte
-	if _, err := io.ReadFull(br, got[:]); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("%w: it closed the connection", ErrUnsupported)
+	if n, err := io.ReadFull(br, got[:]); err != nil {
+		if n > 0 && errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%w: it answered %q and closed the connection", ErrUnsupported, got[:n])
 		}
-		return err
+		return fmt.Errorf("rawread: no answer to the opening: %w", noEOF(err))
 	}
 	if !bytes.Equal(got[:], []byte(Magic)) {
 		return fmt.Errorf("%w: it answered %q", ErrUnsupported, got[:])

@@ -248,3 +248,31 @@ func TestMuxSurvivesTemporaryAcceptError(t *testing.T) {
 		t.Fatalf("Open after a temporary Accept error: %v", err)
 	}
 }
+
+// A server that closes the connection without an answer (one that is
+// stopping) is an error, not ErrUnsupported: the client tries the
+// protocol again next time instead of giving it up for that server.
+func TestOpenOnClosingServer(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if c, err := lis.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	defer func() { <-done }()
+	conn, err := net.Dial("tcp", lis.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := Open(conn, bufio.NewReader(conn)); err == nil || errors.Is(err, ErrUnsupported) {
+		t.Fatalf("Open on a server that hung up: err = %v, want an error other than ErrUnsupported", err)
+	}
+}
