@@ -35,10 +35,7 @@ func dialRaw(ctx context.Context, addr string) (*rawConn, error) {
 		return nil, err
 	}
 	rc := &rawConn{c: c, br: bufio.NewReaderSize(c, 32<<10)}
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { c.Close() })
+	stop := bindCtx(ctx, c)
 	err = rawread.Open(c, rc.br)
 	if !stop() {
 		c.Close()
@@ -49,6 +46,16 @@ func dialRaw(ctx context.Context, addr string) (*rawConn, error) {
 		return nil, err
 	}
 	return rc, nil
+}
+
+// bindCtx gives c's I/O ctx's deadline, and ends it at once (a deadline
+// in the past) if ctx ends first. stop, as context.AfterFunc's, reports
+// false if ctx ended: the connection is then unusable.
+func bindCtx(ctx context.Context, c net.Conn) (stop func() bool) {
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	return context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 }
 
 // readRaw reads r's range of the replica over a raw connection, into
@@ -86,10 +93,7 @@ func (c *chunkConn) readRaw(ctx context.Context, req rawread.Request, r *replica
 // read sends req and receives its answer into r. got says some of the
 // answer came; connOK that the connection may carry another read.
 func (rc *rawConn) read(ctx context.Context, req rawread.Request, r *replicaRead) (got, connOK bool, err error) {
-	if dl, ok := ctx.Deadline(); ok {
-		rc.c.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { rc.c.SetDeadline(time.Unix(1, 0)) })
+	stop := bindCtx(ctx, rc.c)
 	got, connOK, err = rc.roundTrip(req, r)
 	if !stop() {
 		return got, false, ctxErr(ctx)

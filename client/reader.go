@@ -180,13 +180,12 @@ func (f *File) readOnce(ctx context.Context, p []byte, off int64, fresh, vec boo
 			return nil, 0, opErr("read", inoPath(f.ino), err), again
 		}
 		if vec {
-			// What readPaged did not add: inline bytes and zeros.
-			from := pc.dataN
-			if pc.dataN > 0 && pc.loc.inline != nil {
-				from = 0
-			}
-			if from < pc.n {
-				parts = append(parts, dst[from:])
+			// What readPaged did not add: a hole's zeros or inline bytes,
+			// both in dst; zeros past a paged chunk's length.
+			if pc.dataN == 0 || pc.loc.inline != nil {
+				parts = append(parts, dst)
+			} else if pc.dataN < pc.n {
+				parts = append(parts, dst[pc.dataN:])
 			}
 		}
 	}
