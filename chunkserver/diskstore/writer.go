@@ -66,18 +66,114 @@ func (s *Store) Create(ctx context.Context, id chunk.ID, version, baseVersion ui
 		}
 	}
 	w.f, w.final = f, final
-	if baseVersion != 0 {
-		if err := w.copyBase(ctx, baseVersion, baseLength); err != nil {
-			return nil, err
-		}
+	// The space for the base is taken now, so that one that does not fit
+	// fails here rather than part way through the writes.
+	if err := w.reserve(baseLength); err != nil {
+		return nil, err
 	}
-	if baseLength > w.length {
+	if baseVersion != 0 {
+		bf, h, err := s.open(id, baseVersion)
+		if err != nil {
+			return nil, fmt.Errorf("base: %w", err)
+		}
+		w.base = &baseCopy{hd: handle{f: bf, h: h}, length: min(baseLength, h.length), end: baseLength}
+	} else if baseLength > 0 {
 		if err := w.zeroExtend(baseLength); err != nil {
 			return nil, err
 		}
 	}
 	success = true
 	return w, nil
+}
+
+// baseCopy is what is left to copy of the replica a new version is built
+// on: base bytes up to length, then zeros up to end (the new version's
+// base length). It is copied in lazily, in order: a write at or past the
+// copy point (writer.length) first takes the base up to where it starts
+// and then replaces the base bytes it covers; the commit takes the rest.
+// A client sends a generation's runs in offset order, so a chunk patched
+// by random writes is rebuilt front to back: whole aligned buffers to the
+// disk, the patched bytes never written twice nor read back for their
+// checksums, and the base bytes they replace never copied. A write behind
+// the copy point is a plain overwrite, as in a replica built from
+// nothing.
+type baseCopy struct {
+	hd     handle
+	length int64
+	end    int64
+	win    []byte // verified base bytes [winOff, winOff+len(win))
+	winp   *[]byte
+	winOff int64
+}
+
+// fillTo copies the base into the replica up to off (clipped to the
+// base's end), and lets the base go once it is all in.
+func (w *writer) fillTo(off int64) error {
+	b := w.base
+	if b == nil {
+		return nil
+	}
+	to := min(off, b.end)
+	for w.length < min(to, b.length) {
+		p, err := w.baseAt(w.length, min(to, b.length))
+		if err != nil {
+			return err
+		}
+		if err := w.put(p, w.length); err != nil {
+			return err
+		}
+	}
+	if to > w.length {
+		if err := w.zeroExtend(to); err != nil {
+			return err
+		}
+	}
+	if w.length >= b.end {
+		w.dropBase()
+	}
+	return nil
+}
+
+// baseAt returns verified base bytes from off, up to hi, from the window,
+// which it first moves to start at the block that holds off.
+func (w *writer) baseAt(off, hi int64) ([]byte, error) {
+	b := w.base
+	if off < b.winOff || off >= b.winOff+int64(len(b.win)) {
+		if b.winp == nil {
+			b.winp = w.s.bufs.Get().(*[]byte)
+		}
+		lo := off / chunk.BlockSize * chunk.BlockSize
+		// Up to the base's cut, whole blocks, so that no block past it
+		// is read (or found damaged) for nothing.
+		limit := (b.length + chunk.BlockSize - 1) / chunk.BlockSize * chunk.BlockSize
+		win := (*b.winp)[:min(bufSize, limit-lo)]
+		n, err := w.s.readAt(b.hd.f, b.hd.directFile, b.hd.h, win, lo)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("base: %w", err)
+		}
+		b.win, b.winOff = win[:n], lo
+		if off >= lo+int64(n) {
+			return nil, fmt.Errorf("base: chunk %d version %d: %d bytes, want %d: %w",
+				b.hd.h.id, b.hd.h.version, lo+int64(n), b.length, chunk.ErrCorrupt)
+		}
+	}
+	return b.win[off-b.winOff : min(hi, b.winOff+int64(len(b.win)))-b.winOff], nil
+}
+
+// dropBase closes the base and gives its window back.
+func (w *writer) dropBase() {
+	b := w.base
+	if b == nil {
+		return
+	}
+	b.hd.f.Close()
+	if b.hd.direct != nil {
+		b.hd.direct.Close()
+	}
+	if b.winp != nil {
+		w.s.bufs.Put(b.winp)
+	}
+	w.base = nil
 }
 
 // writer builds one replica in a temporary file. Data lands at
@@ -114,6 +210,8 @@ type writer struct {
 	dirty    []bool
 	running  uint32 // CRC of [length rounded down to a block, length)
 
+	base *baseCopy // the rest of the base to copy in; nil if none
+
 	buf    []byte // write-behind buffer for small appends, from s.bufs
 	bufp   *[]byte
 	bufOff int64 // data offset of buf[0]
@@ -135,11 +233,27 @@ func (w *writer) WriteAt(p []byte, off int64) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if err := w.reserve(end); err != nil {
+	if err := w.fillTo(off); err != nil {
 		return 0, err
 	}
-	if err := w.write(p, off); err != nil {
+	if err := w.put(p, off); err != nil {
 		return 0, err
+	}
+	if w.base != nil && w.length >= w.base.end {
+		w.dropBase()
+	}
+	return len(p), nil
+}
+
+// put writes p at off and accounts for it: appended checksums when it
+// lands at the end, dirty blocks otherwise.
+func (w *writer) put(p []byte, off int64) error {
+	end := off + int64(len(p))
+	if err := w.reserve(end); err != nil {
+		return err
+	}
+	if err := w.write(p, off); err != nil {
+		return err
 	}
 	if off == w.length {
 		w.appendChecksums(p)
@@ -149,7 +263,7 @@ func (w *writer) WriteAt(p []byte, off int64) (int, error) {
 			w.length, w.running = end, 0 // the new last block is dirty
 		}
 	}
-	return len(p), nil
+	return nil
 }
 
 // zeroExtend grows the replica to length with zeros.
@@ -271,33 +385,6 @@ func (w *writer) pwrite(p []byte, off int64) error {
 	return nil
 }
 
-// copyBase copies replica (id, baseVersion), truncated to length, into
-// the writer, verifying every block on the way.
-func (w *writer) copyBase(ctx context.Context, baseVersion uint64, length int64) error {
-	f, h, err := w.s.open(w.key.id, baseVersion)
-	if err != nil {
-		return fmt.Errorf("base: %w", err)
-	}
-	defer f.Close()
-	n := min(length, h.length)
-	bp := w.s.bufs.Get().(*[]byte)
-	defer w.s.bufs.Put(bp)
-	for off := int64(0); off < n; {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		p := (*bp)[:min(int64(len(*bp)), n-off)]
-		if _, err := w.s.readAt(f, nil, h, p, off); err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("base: %w", err)
-		}
-		if _, err := w.WriteAt(p, off); err != nil {
-			return err
-		}
-		off += int64(len(p))
-	}
-	return nil
-}
-
 // Commit implements chunk.Writer.
 func (w *writer) Commit(ctx context.Context) (chunk.Info, error) {
 	if w.done {
@@ -311,6 +398,11 @@ func (w *writer) Commit(ctx context.Context) (chunk.Info, error) {
 	}()
 	if err := ctx.Err(); err != nil {
 		return chunk.Info{}, err
+	}
+	if w.base != nil {
+		if err := w.fillTo(w.base.end); err != nil {
+			return chunk.Info{}, err
+		}
 	}
 	if err := w.flush(); err != nil {
 		return chunk.Info{}, err
@@ -392,6 +484,7 @@ func (w *writer) Abort() error {
 // finish releases the writer's name and buffer.
 func (w *writer) finish() {
 	w.done = true
+	w.dropBase()
 	if w.bufp != nil {
 		w.s.bufs.Put(w.bufp)
 		w.bufp, w.buf = nil, nil

@@ -339,6 +339,10 @@ func testBuildFromBase(t *testing.T, s chunkserver.Store, _ *options) {
 		{"zero-extend and overwrite the tail", 1, 4 * B, []patch{{3*B + 400, Data(6, 300)}}},
 		{"append after the base", 1, len(base), []patch{{len(base), Data(7, 2*B)}}},
 		{"overlapping patches", 1, len(base), []patch{{B, Data(8, B)}, {B + 100, Data(9, 10)}, {B - 5, Data(10, 20)}}},
+		{"in order, behind, across and past the end", 1, len(base), []patch{
+			{B + 3, Data(12, 100)}, {10, Data(13, 5)}, {B + 50, Data(14, B)}, {2*B + 7, Data(15, 9)},
+			{2*B + 1, Data(16, 3)}, {3*B + 499, Data(17, 2)}, {4*B + 1, Data(18, 7)}}},
+		{"zero-extend, then patches in the zeros", 1, 6 * B, []patch{{3*B + 600, Data(19, 5)}, {5 * B, Data(20, B)}}},
 		{"no base, zero length, sparse write", 0, 0, []patch{{3*B + 1, Data(11, 10)}}},
 		{"no base, zero-filled", 0, 2*B + 9, nil},
 	}
@@ -376,6 +380,23 @@ func testBuildFromBase(t *testing.T, s chunkserver.Store, _ *options) {
 // testPatchManyBlocks patches most blocks of a larger base, in runs
 // longer than one read-back (16 blocks) and with gaps, the last
 // (partial) block included: every checksum must still be right.
+// buildFrom builds version of id on base, cut or extended to baseLen,
+// with patches, and commits it; it aborts the writer on any error.
+func buildFrom(ctx context.Context, s chunkserver.Store, id chunk.ID, version, base uint64, baseLen int64, patches ...patch) error {
+	w, err := s.Create(ctx, id, version, base, baseLen)
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	for _, p := range patches {
+		if _, err := w.WriteAt(p.data, int64(p.off)); err != nil {
+			return err
+		}
+	}
+	_, err = w.Commit(ctx)
+	return err
+}
+
 func testPatchManyBlocks(t *testing.T, s chunkserver.Store, _ *options) {
 	const B = chunk.BlockSize
 	base := Data(20, 40*B+500)
@@ -580,12 +601,22 @@ func testCorruption(t *testing.T, s chunkserver.Store, o *options) {
 	if n, err := s.ReadAt(ctx, 8, 1, p, 2*chunk.BlockSize); err != nil || !bytes.Equal(p[:n], data[2*chunk.BlockSize:2*chunk.BlockSize+10]) {
 		t.Fatalf("read of a good block: n=%d %v", n, err)
 	}
-	// A damaged base is not copied into a new version.
-	if w, err := s.Create(ctx, 8, 2, 1, int64(len(data))); !errors.Is(err, chunkserver.ErrCorrupt) {
-		if err == nil {
-			w.Abort()
-		}
+	// A damaged base is not copied into a new version: Create, a write
+	// or Commit fails (a store may copy the base at any of them), and
+	// the version does not exist.
+	if err := buildFrom(ctx, s, 8, 2, 1, int64(len(data)), patch{0, Data(2, 10)}); !errors.Is(err, chunkserver.ErrCorrupt) {
 		t.Fatalf("build from a damaged base: %v, want ErrCorrupt", err)
+	}
+	if _, err := s.Stat(ctx, 8, 2); !errors.Is(err, chunkserver.ErrNotFound) {
+		t.Fatalf("stat of the version built on a damaged base: %v, want ErrNotFound", err)
+	}
+	// Unless the writes replace every damaged block: then no damaged
+	// byte would be copied, and a store may build the version.
+	good := Data(3, 2*chunk.BlockSize)
+	if err := buildFrom(ctx, s, 8, 3, 1, int64(len(data)), patch{0, good}); err == nil {
+		check(t, s, 8, 3, model(data, len(data), []patch{{0, good}}))
+	} else if !errors.Is(err, chunkserver.ErrCorrupt) {
+		t.Fatalf("build replacing the damaged block: %v, want success or ErrCorrupt", err)
 	}
 	// The replica is still listed; deleting it works.
 	found := false
