@@ -53,13 +53,17 @@ type Store interface {
 	// Create starts building replica (id, version). Its initial content
 	// is the local replica (id, baseVersion) truncated or zero-extended
 	// to baseLength; baseVersion 0 means no base, so the replica starts
-	// as baseLength zero bytes. The base is verified while it is copied.
+	// as baseLength zero bytes. The base is verified while it is copied,
+	// which a store may do here or later (diskstore copies it in as the
+	// writes move past it, and the rest at Commit): a base that fails its
+	// checksums fails Create, a WriteAt or Commit with ErrCorrupt. Base
+	// bytes that writes replace need not be copied, nor verified.
 	//
 	// Fails marked ErrExists if (id, version) is sealed or being built,
-	// ErrNotFound if the base is missing, ErrCorrupt if the base fails its
-	// checksums, ErrInvalid for version 0, baseVersion >= version or
-	// baseLength outside [0, MaxChunkSize], ErrNoSpace if baseLength does
-	// not fit. The caller must Commit or Abort the Writer.
+	// ErrNotFound if the base is missing, ErrInvalid for version 0,
+	// baseVersion >= version or baseLength outside [0, MaxChunkSize],
+	// ErrNoSpace if baseLength does not fit. The caller must Commit or
+	// Abort the Writer.
 	Create(ctx context.Context, id ChunkID, version, baseVersion uint64, baseLength int64) (Writer, error)
 
 	// ReadAt reads data of replica (id, version) at off into p, as
