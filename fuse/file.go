@@ -103,6 +103,8 @@ func (fs *fileSystem) fillAttr(out *gofuse.Attr, a client.Attr) {
 	out.Rdev = a.Rdev
 	out.Size = a.Size // for a symlink, its target's length (the manager records it)
 	out.SetTimes(&a.Atime, &a.Mtime, &a.Ctime)
+	out.Blksize = fs.o.blksize()
+	out.Blocks = (a.Size + 4095) / 4096 * 8 // 512-byte units, whole pages (go-fuse's rule)
 }
 
 // openFile returns ino's open file, nil if no handle has it open. The

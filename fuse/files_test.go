@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/shoalfs/shoal/fuse"
 	"github.com/shoalfs/shoal/internal/cluster/clustertest"
 )
 
@@ -41,6 +42,7 @@ var fileCases = []struct {
 	{"mmap", testMmap},
 	{"fifo", testFifo},
 	{"statfs", testStatfs},
+	{"block size and blocks", testBlocks},
 	{"xattr", testXattr},
 	{"inode numbers", testInodeNumbers},
 	{"hard link count", testLinkCount},
@@ -405,6 +407,38 @@ func testEditorSave(t *testing.T, _ *clustertest.Cluster, dir, _ string) {
 	if len(entries) != 1 {
 		t.Fatalf("%d entries after save, want 1", len(entries))
 	}
+}
+
+// testBlocks checks st_blksize, the preferred I/O size (the largest FUSE
+// request, so that cp and stdio write in requests that big), and
+// st_blocks (the size in whole 4 KiB pages, counted in 512-byte units, as
+// du expects), for files committed and for one with writes in flight.
+func testBlocks(t *testing.T, _ *clustertest.Cluster, dir, _ string) {
+	wantBlksize := int64(fuse.DefaultOptions().MaxWrite)
+	check := func(p string, size int64) {
+		t.Helper()
+		st := mustStat(t, p)
+		wantBlocks := (size + 4095) / 4096 * 8
+		if st.Size != size || st.Blksize != wantBlksize || st.Blocks != wantBlocks {
+			t.Errorf("%s: size %d blksize %d blocks %d, want %d, %d, %d",
+				filepath.Base(p), st.Size, st.Blksize, st.Blocks, size, wantBlksize, wantBlocks)
+		}
+	}
+	for _, size := range []int64{0, 3, 4096, 4097, 3<<20 + 1} {
+		p := join(dir, fmt.Sprint(size))
+		mustWrite(t, p, bytes.Repeat([]byte{'x'}, int(size)))
+		check(p, size)
+	}
+	p := join(dir, "open")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(make([]byte, 10000)); err != nil {
+		t.Fatal(err)
+	}
+	check(p, 10000)
 }
 
 func mustStat(t *testing.T, p string) syscall.Stat_t {

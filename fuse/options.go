@@ -79,6 +79,19 @@ func (o Options) Validate() error {
 	return nil
 }
 
+// blksize is the st_blksize files report, the "preferred I/O size" that
+// cp, cat and stdio size their buffers by: the largest request the kernel
+// sends, so that each of their writes is one FUSE request, not eight
+// (coreutils reads and writes 128 KiB at a time otherwise). CephFS
+// reports its object size the same way, NFS its wsize. 0 (go-fuse's
+// default MaxWrite): 128 KiB.
+func (o Options) blksize() uint32 {
+	if o.MaxWrite == 0 {
+		return 128 << 10
+	}
+	return uint32(o.MaxWrite)
+}
+
 func (o Options) logger() *logrus.Entry {
 	if o.Log != nil {
 		return o.Log
