@@ -26,6 +26,7 @@ type Client struct {
 	mgr  shoalpb.ManagerClient
 	pool *connPool
 	buf  *budget
+	runs *runBufs // buffers of large buffered writes, reused
 
 	// ctx is the lifetime of background work (files' seal and readahead
 	// goroutines, bad-replica reports); Close cancels it.
@@ -64,6 +65,7 @@ func New(cfg Config) (*Client, error) {
 		mgr:    shoalpb.NewManagerClient(conn),
 		pool:   newConnPool(),
 		buf:    newBudget(cfg.WriteBuffer),
+		runs:   new(runBufs),
 		ctx:    ctx,
 		cancel: cancel,
 		files:  make(map[*File]struct{}),

@@ -48,6 +48,10 @@ type File struct {
 	werr     error             // the first failed write; reported by Sync and Close
 	closed   bool
 	ra       readahead
+	// overlaysHeld counts reads copying buffered writes into their result
+	// outside mu (readOnce): while any does, no generation's buffers are
+	// recycled.
+	overlaysHeld int
 	// mtime, when not 0, is the modification time (ns) commits set
 	// instead of the time of the commit: the caller set it (SetMtime)
 	// after its last write. The next write clears it.

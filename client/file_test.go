@@ -593,3 +593,68 @@ func TestClientCloseAbortsOpenFiles(t *testing.T) {
 	}
 	f.Close(ctx) // must not hang
 }
+
+// Buffers of committed writes are reused for later ones (runBufs); a
+// read copying buffered writes must never see a buffer refilled under
+// it. Writers overwrite whole 1 MiB blocks, each filled with one byte
+// that names the block and the pass, while readers read whole blocks:
+// every block read must be one byte repeated, and name its own block.
+func TestRecycledBuffersStayOutOfReads(t *testing.T) {
+	fc := newFakeCluster(t, fakeOptions{nodes: 3, replication: 2, minReplicas: 2, chunkSize: 2 * mib})
+	c := fc.client(t, func(cfg *Config) { cfg.WriteBuffer = 8 * mib })
+	f := openNew(t, c, "f")
+	ctx := context.Background()
+	const blocks, passes = 8, 8
+	fill := func(block, pass int) byte { return byte(pass*blocks + block + 1) }
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for r := range 3 {
+		wg.Go(func() {
+			got := make([]byte, mib)
+			for i := 0; !stop.Load(); i++ {
+				block := (i*3 + r) % blocks
+				n, err := f.ReadAt(ctx, got, int64(block)*mib)
+				if err != nil && !errors.Is(err, io.EOF) {
+					t.Error(err)
+					return
+				}
+				if n == 0 {
+					continue
+				}
+				b := got[0]
+				if b != 0 && int(b-1)%blocks != block {
+					t.Errorf("block %d reads byte %d, written to block %d", block, b, int(b-1)%blocks)
+					return
+				}
+				if bytes.Count(got[:n], []byte{b}) != n {
+					t.Errorf("block %d: not all %d: buffers mixed", block, b)
+					return
+				}
+			}
+		})
+	}
+	for pass := range passes {
+		for block := range blocks {
+			p := bytes.Repeat([]byte{fill(block, pass)}, mib)
+			if _, err := f.WriteAt(ctx, p, int64(block)*mib); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if pass%4 == 3 {
+			if err := f.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	if err := f.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, c, f.ino, mib)
+	for block := range blocks {
+		if b := got[block*mib]; b != fill(block, passes-1) || bytes.Count(got[block*mib:(block+1)*mib], []byte{b}) != mib {
+			t.Fatalf("block %d after the last pass: starts with %d, want all %d", block, b, fill(block, passes-1))
+		}
+	}
+}

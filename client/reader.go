@@ -153,6 +153,14 @@ func (f *File) readOnce(ctx context.Context, p []byte, off int64, fresh, vec boo
 	plan := planRead(off, want, f.cs, f.layout)
 	ov := f.overlaysLocked(off, want)
 	seq := f.ra.observeLocked(off, want)
+	if len(ov) > 0 {
+		f.overlaysHeld++
+		defer func() {
+			f.mu.Lock()
+			f.overlaysHeld--
+			f.mu.Unlock()
+		}()
+	}
 	f.mu.Unlock()
 
 	buf := p[:want]

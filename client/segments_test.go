@@ -181,3 +181,61 @@ func BenchmarkSegmentsRandom4K(b *testing.B) {
 		s.insert(int64(order[i%pages])*4096, p)
 	}
 }
+
+// Large runs take pooled buffers of maxRun capacity, small ones exactly
+// their size; recycle gives back only whole buffers, never a trimmed or
+// split run that shares one, and clone reuses them.
+func TestSegmentsRecycle(t *testing.T) {
+	bufs := new(runBufs)
+	s := segments{bufs: bufs}
+	big := bytes.Repeat([]byte{1}, maxRun)
+	const whole = 8
+	for i := range whole {
+		s.insert(int64(i)*maxRun, big[:maxRun/2+i]) // pooled: at least maxRun/2
+	}
+	s.insert(10*maxRun, big[:maxRun/2-1])   // too small: the heap
+	s.insert(12*maxRun, big)                // pooled, then split:
+	s.insert(12*maxRun+100, []byte("hole")) // a head [:100:100] and a tail
+	caps := map[int64]int{}
+	for _, r := range s.from(0) {
+		caps[r.off] = cap(r.data)
+	}
+	for i := range whole {
+		if caps[int64(i)*maxRun] != maxRun {
+			t.Fatalf("run %d: capacity %d, want maxRun", i, caps[int64(i)*maxRun])
+		}
+	}
+	for _, off := range []int64{10 * maxRun, 12 * maxRun, 12*maxRun + 104} {
+		if caps[off] >= maxRun {
+			t.Fatalf("capacities %v: want a small run's, and a split run's head's and tail's, below maxRun", caps)
+		}
+	}
+	given := map[*byte]bool{}
+	for _, r := range s.from(0) {
+		if cap(r.data) == maxRun {
+			given[&r.data[0]] = true
+		}
+	}
+	s.recycle()
+	if s.from(0) != nil {
+		t.Fatal("runs left after recycle")
+	}
+	// The race detector's sync.Pool drops a quarter of the Puts at
+	// random; of 8 buffers given back, some come out again.
+	reused := 0
+	for range 2 * whole {
+		p := bufs.clone(big[:maxRun/2])
+		if cap(p) != maxRun || len(p) != maxRun/2 {
+			t.Fatalf("pooled clone: len %d cap %d", len(p), cap(p))
+		}
+		if given[&p[0]] {
+			reused++
+		}
+	}
+	if reused == 0 {
+		t.Error("no recycled buffer was reused")
+	}
+	if reused > whole {
+		t.Errorf("%d buffers reused, only %d were whole", reused, whole)
+	}
+}

@@ -59,6 +59,10 @@ type gen struct {
 	ready   bool // streamed (res or err is set); the committer may take it
 	res     sealResult
 	err     error
+
+	// A stream that carried its data failed: gRPC may still hold the
+	// bytes of messages queued on it, so they are not recycled.
+	sendFailed atomic.Bool
 }
 
 // sealResult is what a chain reported for a sealed replica set.
@@ -134,6 +138,7 @@ func (f *File) writeChunkLocked(idx uint64, in int64, p []byte) {
 			eager: in == f.chunkEndLocked(idx),
 			wake:  make(chan struct{}, 1),
 			done:  make(chan struct{}),
+			data:  segments{bufs: f.c.runs},
 		}
 		if s := f.sealed[idx]; len(s) > 0 {
 			g.after = s[len(s)-1]
@@ -441,6 +446,7 @@ func (f *File) send(g *gen, alloc *shoalpb.AllocateChunkResponse, chain []*shoal
 	wd := newWatchdog(f.c.cfg.RPCTimeout, cancel)
 	defer wd.stop()
 	fail := func(err error) (*shoalpb.WriteChunkResponse, error) {
+		g.sendFailed.Store(true)
 		if wd.fired.Load() {
 			err = fmt.Errorf("%w: stalled for more than %v", syscall.ETIMEDOUT, wd.d)
 		}
@@ -746,6 +752,9 @@ func (f *File) finishLocked(g *gen) {
 	}
 	f.c.buf.release(g.charge, true)
 	g.charge = 0
+	if g.err == nil && !g.sendFailed.Load() && f.overlaysHeld == 0 {
+		g.data.recycle()
+	}
 	close(g.done)
 }
 
