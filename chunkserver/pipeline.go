@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/shoalfs/shoal/internal/transport"
 	shoalpb "github.com/shoalfs/shoal/proto"
 )
 
@@ -23,9 +24,9 @@ const forwardQueue = 8
 // A nil *forwarder (no chain) accepts every call and does nothing.
 type forwarder struct {
 	chain  []string
-	queue  chan *shoalpb.WriteChunkRequest // nil message: end cleanly
-	done   chan struct{}                   // closed when run returns
-	closed chan struct{}                   // closed once the clean end is sent
+	queue  chan *transport.WriteChunkMsg // nil message: end cleanly
+	done   chan struct{}                 // closed when run returns
+	closed chan struct{}                 // closed once the clean end is sent
 	cancel context.CancelFunc
 	closeQ sync.Once
 
@@ -38,7 +39,7 @@ func (s *Server) forward(ctx context.Context, h *shoalpb.WriteChunkHeader) *forw
 	ctx, cancel := context.WithCancel(ctx)
 	f := &forwarder{
 		chain:  h.Chain,
-		queue:  make(chan *shoalpb.WriteChunkRequest, forwardQueue),
+		queue:  make(chan *transport.WriteChunkMsg, forwardQueue),
 		done:   make(chan struct{}),
 		closed: make(chan struct{}),
 		cancel: cancel,
@@ -73,6 +74,8 @@ func (f *forwarder) run(ctx context.Context, peers *peers, h *shoalpb.WriteChunk
 	if err := st.Send(&shoalpb.WriteChunkRequest{Header: h}); err != nil {
 		return nil, sendError(st, err)
 	}
+	// Whatever run leaves in the queue when it returns early, stop
+	// drains, freeing each message's reference.
 	for m := range f.queue {
 		if m == nil {
 			// Tell finish the end is on its way before waiting for
@@ -85,7 +88,9 @@ func (f *forwarder) run(ctx context.Context, peers *peers, h *shoalpb.WriteChunk
 			}
 			return st.CloseAndRecv()
 		}
-		if err := st.Send(m); err != nil {
+		err := st.SendMsg(m) // gRPC takes its own reference while it queues the bytes
+		m.Free()
+		if err != nil {
 			return nil, sendError(st, err)
 		}
 	}
@@ -106,15 +111,22 @@ func sendError(st shoalpb.ChunkServer_WriteChunkClient, err error) error {
 	return errors.New("the next node ended the stream early")
 }
 
-// send queues m for the next node; once the forwarder has failed it drops
-// m and returns at once.
-func (f *forwarder) send(m *shoalpb.WriteChunkRequest) {
+// send queues m for the next node, with a reference of its own (nil:
+// the clean end); once the forwarder has failed it drops m and returns at
+// once.
+func (f *forwarder) send(m *transport.WriteChunkMsg) {
 	if f == nil {
 		return
+	}
+	if m != nil {
+		m.Ref()
 	}
 	select {
 	case f.queue <- m:
 	case <-f.done:
+		if m != nil {
+			m.Free()
+		}
 	}
 }
 
@@ -141,6 +153,11 @@ func (f *forwarder) stop() {
 	f.cancel() // before closing the queue: run must not mistake it for a clean end
 	f.closeQ.Do(func() { close(f.queue) })
 	<-f.done
+	for m := range f.queue { // what run did not send
+		if m != nil {
+			m.Free()
+		}
+	}
 }
 
 // results waits for the downstream response and returns a result per

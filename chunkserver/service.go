@@ -40,15 +40,26 @@ func (s *Server) WriteChunk(stream shoalpb.ChunkServer_WriteChunkServer) error {
 		return err
 	}
 	defer end()
-	first, err := stream.Recv()
+	// Data messages arrive in pooled buffers (transport.WriteChunkMsg):
+	// each is freed once written here, and the forwarder holds its own
+	// reference until sent on.
+	recv := func() (*transport.WriteChunkMsg, error) {
+		m := new(transport.WriteChunkMsg)
+		if err := stream.RecvMsg(m); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+	first, err := recv()
 	if errors.Is(err, io.EOF) {
 		err = invalidf("empty write stream")
 	}
 	if err != nil {
 		return s.toStatus(err)
 	}
-	h := first.GetHeader()
+	h := first.Req.GetHeader()
 	if err := validateHeader(h); err != nil {
+		first.Free()
 		return s.toStatus(err)
 	}
 	id := ChunkID(h.ChunkId)
@@ -62,36 +73,42 @@ func (s *Server) WriteChunk(stream shoalpb.ChunkServer_WriteChunkServer) error {
 	}
 	w, err := s.store.Create(ctx, id, h.Version, h.BaseVersion, int64(h.BaseLength))
 	if err != nil {
+		first.Free()
 		return s.toStatus(fmt.Errorf("chunk %d version %d: create: %w", id, h.Version, err))
 	}
 	defer w.Abort() // a no-op once committed
-	write := func(m *shoalpb.WriteChunkRequest) error {
-		if err := validateData(m); err != nil {
+	// write stores m's data and sends it on; it frees m.
+	write := func(m *transport.WriteChunkMsg) error {
+		defer m.Free()
+		r := m.Req
+		if err := validateData(r); err != nil {
 			return err
 		}
-		if len(m.Data) == 0 {
+		if len(r.Data) == 0 {
 			return nil
 		}
 		fwd.send(m)
-		if _, err := w.WriteAt(m.Data, int64(m.Offset)); err != nil {
-			return fmt.Errorf("chunk %d version %d: write at %d: %w", id, h.Version, m.Offset, err)
+		if _, err := w.WriteAt(r.Data, int64(r.Offset)); err != nil {
+			return fmt.Errorf("chunk %d version %d: write at %d: %w", id, h.Version, r.Offset, err)
 		}
 		return nil
 	}
-	if len(first.Data) > 0 { // data in the header message: allowed
-		if err := write(&shoalpb.WriteChunkRequest{Offset: first.Offset, Data: first.Data}); err != nil {
-			return s.toStatus(err)
-		}
+	if len(first.Req.Data) > 0 { // data in the header message: allowed
+		first.Req = &shoalpb.WriteChunkRequest{Offset: first.Req.Offset, Data: first.Req.Data}
+	}
+	if err := write(first); err != nil {
+		return s.toStatus(err)
 	}
 	for {
-		m, err := stream.Recv()
+		m, err := recv()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			return s.toStatus(err)
 		}
-		if m.Header != nil {
+		if m.Req.Header != nil {
+			m.Free()
 			return s.toStatus(invalidf("header in a data message"))
 		}
 		if err := write(m); err != nil {

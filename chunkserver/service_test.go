@@ -69,6 +69,41 @@ func TestChainWrite(t *testing.T) {
 	}
 }
 
+// Chunkservers receive data into pooled buffers and forward them down
+// the chain by reference (transport.WriteChunkMsg). Many chains at once,
+// through the same nodes in every order, must each seal exactly their
+// own bytes on every node: a buffer reused before the forwarder sent it
+// would put one chunk's bytes in another.
+func TestConcurrentChainsKeepTheirBytes(t *testing.T) {
+	m := startManager(t)
+	nodes := startNodes(t, m, 3)
+	ctx := t.Context()
+	orders := [][]int{{0, 1, 2}, {1, 2, 0}, {2, 0, 1}, {0, 2, 1}, {1, 0, 2}, {2, 1, 0}}
+	var wg sync.WaitGroup
+	datas := make([][]byte, len(orders))
+	for i, o := range orders {
+		datas[i] = storetest.Data(uint64(100+i), 4<<20+i*4097)
+		wg.Go(func() {
+			h := header(chunkserver.ChunkID(100+i), 1, nodes[o[1]], nodes[o[2]])
+			if _, err := writeChunk(ctx, nodes[o[0]].client, h, patch{0, datas[i]}); err != nil {
+				t.Errorf("chain %v: %v", o, err)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range orders {
+		for k, n := range nodes {
+			got, err := readChunk(ctx, n.client, chunkserver.ChunkID(100+i), 1, 0, uint64(len(datas[i])))
+			if err != nil {
+				t.Fatalf("chunk %d on node %d: %v", 100+i, k, err)
+			}
+			if !bytes.Equal(got, datas[i]) {
+				t.Fatalf("chunk %d on node %d: %d bytes that differ from the %d written", 100+i, k, len(got), len(datas[i]))
+			}
+		}
+	}
+}
+
 func TestPatchBuildsNewVersion(t *testing.T) {
 	m := startManager(t)
 	nodes := startNodes(t, m, 3)

@@ -66,7 +66,8 @@ type Writer interface {
 	// may come in any order and overlap; the replica's length is the
 	// largest end written (or the base length, whichever is larger), and
 	// bytes never written read as zero. Fails marked ErrInvalid past
-	// MaxSize and marked ErrNoSpace when space runs out.
+	// MaxSize and marked ErrNoSpace when space runs out. As io.WriterAt,
+	// it must not retain p: the server reuses the buffer.
 	WriteAt(p []byte, off int64) (int, error)
 	// Commit seals the replica durably (data, checksums and name are on
 	// stable storage when it returns) and describes it. After a crash the

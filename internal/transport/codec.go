@@ -32,10 +32,50 @@ func newCodec() encoding.CodecV2 {
 func (c codec) Name() string { return c.proto.Name() }
 
 func (c codec) Marshal(v any) (mem.BufferSlice, error) {
-	if m, ok := v.(*shoalpb.WriteChunkRequest); ok && len(m.GetData()) >= zeroCopyMin {
-		return marshalWriteChunkRequest(m)
+	switch m := v.(type) {
+	case *shoalpb.WriteChunkRequest:
+		if len(m.GetData()) >= zeroCopyMin {
+			return marshalWriteChunkRequest(m)
+		}
+	case *WriteChunkMsg:
+		if m.Buf == nil {
+			return c.Marshal(m.Req)
+		}
+		head, err := marshalWriteChunkHead(m.Req)
+		if err != nil {
+			return nil, err
+		}
+		m.Buf.Ref() // gRPC's, freed once the message is written
+		return mem.BufferSlice{mem.SliceBuffer(head), m.Buf}, nil
 	}
 	return c.proto.Marshal(v)
+}
+
+// WriteChunkMsg is a WriteChunkRequest whose data is held in a pooled,
+// reference-counted buffer: what a chunkserver receives (RecvMsg) and
+// forwards down the chain (SendMsg) without allocating for each message.
+// Before it, every MiB received was a fresh MiB of heap for the garbage
+// collector. Req.Data is Buf's bytes. Each holder of a reference calls
+// Free once: the receiver when it is done with the data, and a forwarder,
+// which takes its own with Ref, once SendMsg returns; gRPC takes one
+// more in Marshal for as long as it queues the message.
+type WriteChunkMsg struct {
+	Req *shoalpb.WriteChunkRequest
+	Buf mem.Buffer // nil when Req.Data is not pooled
+}
+
+// Ref takes a reference for another holder.
+func (m *WriteChunkMsg) Ref() {
+	if m.Buf != nil {
+		m.Buf.Ref()
+	}
+}
+
+// Free drops the caller's reference; the last one returns the buffer.
+func (m *WriteChunkMsg) Free() {
+	if m.Buf != nil {
+		m.Buf.Free()
+	}
 }
 
 // zeroCopyMin is the smallest payload marshalWriteChunkRequest leaves
@@ -50,13 +90,22 @@ const zeroCopyMin = 16 << 10
 // bytes, unchanged, until the chunk is committed, and a chunkserver
 // forwards the messages it received and drops them.
 func marshalWriteChunkRequest(m *shoalpb.WriteChunkRequest) (mem.BufferSlice, error) {
+	head, err := marshalWriteChunkHead(m)
+	if err != nil {
+		return nil, err
+	}
+	return mem.BufferSlice{mem.SliceBuffer(head), mem.SliceBuffer(m.GetData())}, nil
+}
+
+// marshalWriteChunkHead encodes m up to its data: the other fields, then
+// the data field's tag and length.
+func marshalWriteChunkHead(m *shoalpb.WriteChunkRequest) ([]byte, error) {
 	head, err := proto.Marshal(&shoalpb.WriteChunkRequest{Header: m.GetHeader(), Offset: m.GetOffset()})
 	if err != nil {
 		return nil, err
 	}
 	head = protowire.AppendTag(head, 3, protowire.BytesType)
-	head = protowire.AppendVarint(head, uint64(len(m.GetData())))
-	return mem.BufferSlice{mem.SliceBuffer(head), mem.SliceBuffer(m.GetData())}, nil
+	return protowire.AppendVarint(head, uint64(len(m.GetData()))), nil
 }
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
@@ -66,18 +115,50 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 			return nil
 		}
 	case *shoalpb.WriteChunkRequest:
-		if decodeWriteChunkRequest(data, m) {
+		if decodeWriteChunkRequest(data, m, heapAlloc) {
 			return nil
 		}
+	case *WriteChunkMsg:
+		if unmarshalWriteChunkMsg(data, m) {
+			return nil
+		}
+		m.Req, m.Buf = new(shoalpb.WriteChunkRequest), nil
+		return c.proto.Unmarshal(data, m.Req)
 	}
 	return c.proto.Unmarshal(data, v)
 }
 
+func heapAlloc(n int) []byte { return make([]byte, n) }
+
+// unmarshalWriteChunkMsg decodes data into m with the payload in a buffer
+// of gRPC's default pool (which has a 1 MiB tier: MaxDataMessage).
+func unmarshalWriteChunkMsg(data mem.BufferSlice, m *WriteChunkMsg) bool {
+	pool := mem.DefaultBufferPool()
+	var bp *[]byte
+	req := new(shoalpb.WriteChunkRequest)
+	ok := decodeWriteChunkRequest(data, req, func(n int) []byte {
+		bp = pool.Get(n)
+		*bp = (*bp)[:n]
+		return *bp
+	})
+	if !ok {
+		if bp != nil {
+			pool.Put(bp)
+		}
+		return false
+	}
+	m.Req, m.Buf = req, nil
+	if bp != nil {
+		m.Buf = mem.NewBuffer(bp, pool)
+	}
+	return true
+}
+
 // decodeWriteChunkRequest decodes data into m, copying the payload once,
-// straight from the frames, when each of its fields (header, offset,
-// data) appears at most once, in any order. It reports false, leaving m
-// to the general decoder, for anything else.
-func decodeWriteChunkRequest(data mem.BufferSlice, m *shoalpb.WriteChunkRequest) bool {
+// straight from the frames into a buffer from alloc, when each of its
+// fields (header, offset, data) appears at most once, in any order. It
+// reports false, leaving m to the general decoder, for anything else.
+func decodeWriteChunkRequest(data mem.BufferSlice, m *shoalpb.WriteChunkRequest, alloc func(int) []byte) bool {
 	r := sliceReader{bufs: data}
 	var header *shoalpb.WriteChunkHeader
 	var offset uint64
@@ -103,12 +184,13 @@ func decodeWriteChunkRequest(data mem.BufferSlice, m *shoalpb.WriteChunkRequest)
 			if !ok || size > uint64(r.len()) {
 				return false
 			}
-			b := make([]byte, size)
-			r.read(b)
 			if num == 3 {
-				payload = b
+				payload = alloc(int(size))
+				r.read(payload)
 				continue
 			}
+			b := make([]byte, size)
+			r.read(b)
 			header = new(shoalpb.WriteChunkHeader)
 			if proto.Unmarshal(b, header) != nil {
 				return false

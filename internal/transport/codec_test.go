@@ -147,7 +147,7 @@ func TestCodecDecodeWriteChunkRequest(t *testing.T) {
 		for how, wire := range wires {
 			for _, frame := range []int{1, 7, 16384, 1 << 20} {
 				got := &shoalpb.WriteChunkRequest{Offset: 99, Data: []byte("stale")} // must be reset
-				if !decodeWriteChunkRequest(split(wire, frame), got) {
+				if !decodeWriteChunkRequest(split(wire, frame), got, heapAlloc) {
 					t.Fatalf("%s-marshalled %v, frames of %d: not decoded", how, m.GetHeader(), frame)
 				}
 				if !proto.Equal(got, m) {
@@ -160,7 +160,7 @@ func TestCodecDecodeWriteChunkRequest(t *testing.T) {
 	twice, _ := proto.Marshal(&shoalpb.WriteChunkRequest{Data: []byte("abc")})
 	more, _ := proto.Marshal(&shoalpb.WriteChunkRequest{Offset: 4, Data: []byte("de")})
 	wire := append(twice, more...)
-	if decodeWriteChunkRequest(split(wire, 3), &shoalpb.WriteChunkRequest{}) {
+	if decodeWriteChunkRequest(split(wire, 3), &shoalpb.WriteChunkRequest{}, heapAlloc) {
 		t.Fatal("a repeated field was decoded by the fast path")
 	}
 	var got shoalpb.WriteChunkRequest
@@ -170,7 +170,67 @@ func TestCodecDecodeWriteChunkRequest(t *testing.T) {
 	if want := (&shoalpb.WriteChunkRequest{Offset: 4, Data: []byte("de")}); !proto.Equal(&got, want) {
 		t.Fatalf("repeated fields decoded to %v, want %v (the last one wins)", &got, want)
 	}
-	if decodeWriteChunkRequest(split([]byte{0x1a, 0x05, 'a'}, 1), &shoalpb.WriteChunkRequest{}) {
+	if decodeWriteChunkRequest(split([]byte{0x1a, 0x05, 'a'}, 1), &shoalpb.WriteChunkRequest{}, heapAlloc) {
 		t.Fatal("a truncated payload was decoded")
 	}
+}
+
+// A WriteChunkMsg decodes with its data in a pooled buffer, marshals back
+// to the same wire bytes without copying it, and counts its references:
+// the buffer goes back to the pool only when the receiver, a forwarder
+// and gRPC have all let go.
+func TestCodecWriteChunkMsg(t *testing.T) {
+	c := newCodec()
+	want := &shoalpb.WriteChunkRequest{Offset: 3 << 20, Data: bytes.Repeat([]byte("shoal"), 200_000)}
+	wire, err := proto.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m WriteChunkMsg
+	if err := c.Unmarshal(split(wire, 16384), &m); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(m.Req, want) {
+		t.Fatalf("decoded offset %d, %d bytes; want %d, %d", m.Req.GetOffset(), len(m.Req.GetData()), want.Offset, len(want.Data))
+	}
+	if m.Buf == nil || &m.Buf.ReadOnlyData()[0] != &m.Req.Data[0] {
+		t.Fatal("the data is not in the message's pooled buffer")
+	}
+	m.Ref() // a forwarder's
+	out, err := c.Marshal(&m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Materialize(), wire) {
+		t.Fatal("re-marshalled bytes differ from the received ones")
+	}
+	if out[len(out)-1] != m.Buf {
+		t.Fatal("the data was copied, not sent from the pooled buffer")
+	}
+	out.Free() // gRPC, once written
+	m.Free()   // the forwarder, after SendMsg
+	if len(m.Req.Data) != len(want.Data) || m.Buf.Len() != len(want.Data) {
+		t.Fatal("the buffer went back while the receiver still held it")
+	}
+	m.Free() // the receiver: the last reference
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("a Free past the last reference did not panic: the count is off")
+			}
+		}()
+		m.Free()
+	}()
+
+	// What the fast path does not take still decodes, unpooled.
+	twice, _ := proto.Marshal(&shoalpb.WriteChunkRequest{Data: []byte("abc")})
+	more, _ := proto.Marshal(&shoalpb.WriteChunkRequest{Offset: 4, Data: []byte("de")})
+	var g WriteChunkMsg
+	if err := c.Unmarshal(split(append(twice, more...), 3), &g); err != nil {
+		t.Fatal(err)
+	}
+	if g.Buf != nil || g.Req.GetOffset() != 4 || string(g.Req.GetData()) != "de" {
+		t.Fatalf("repeated fields: %v, buffer %v; want offset 4, \"de\", no buffer", g.Req, g.Buf)
+	}
+	g.Free() // no buffer: a no-op
 }
