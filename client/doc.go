@@ -58,7 +58,10 @@
 //     Client. A write that would exceed it waits for sealing chunks to
 //     finish; if nothing is sealing, every open generation of every file
 //     is sealed first (a partial chunk then gets later appends as a v+1
-//     patch). Writes block on a full buffer; they do not fail.
+//     patch). Writes block on a full buffer; they do not fail. Runs of at
+//     least 512 KiB get 1 MiB buffers that go back to a pool (runBufs)
+//     when their generation commits, so a stream of large writes stops
+//     allocating once the first generations are in.
 //
 // # What is durable when
 //
