@@ -126,6 +126,7 @@ func (c *Client) newFile(ino Ino) (*File, context.CancelFunc) {
 		sealed: make(map[uint64][]*gen),
 	}
 	f.ra.pages = make(map[pageKey]*page)
+	f.ra.bufs = c.runs
 	return f, cancel
 }
 

@@ -7,6 +7,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -46,7 +48,7 @@ func TestRawReads(t *testing.T) {
 	defer f.Close(ctx)
 	var got []byte
 	for off := int64(0); off < int64(len(data)); {
-		parts, n, err := f.ReadAtVec(ctx, make([]byte, 300_000), off)
+		parts, release, n, err := f.ReadAtVec(ctx, make([]byte, 300_000), off)
 		if n == 0 {
 			t.Fatalf("ReadAtVec at %d: %v", off, err)
 		}
@@ -56,6 +58,7 @@ func TestRawReads(t *testing.T) {
 		for _, p := range parts {
 			got = append(got, p...)
 		}
+		release()
 		off += int64(n)
 	}
 	if !bytes.Equal(got, data) {
@@ -92,5 +95,87 @@ func TestRawReads(t *testing.T) {
 		if err != nil || !bytes.Equal(b, data[1000:6000]) {
 			t.Fatalf("read of %s after its restart: %v", r.addr, err)
 		}
+	}
+}
+
+// Pages handed out by ReadAtVec are not reused until released, even as
+// readahead moves past them and a writer takes every buffer the pool
+// has: a reader that holds several results before checking them sees
+// the file's bytes in each.
+func TestHeldPagesStayIntact(t *testing.T) {
+	fc := newFakeCluster(t, fakeOptions{nodes: 3, replication: 2, minReplicas: 2, chunkSize: 4 * mib})
+	c := fc.client(t, func(cfg *Config) { cfg.ReadAhead = 2 * mib })
+	ctx := context.Background()
+	data := randBytes(77, 24*mib)
+	w := openNew(t, c, "data")
+	writeInPieces(t, w, data, 0, mib)
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.Open(ctx, w.ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(ctx)
+
+	// A writer of another file keeps taking pooled buffers and filling
+	// them, so a page given back too early is overwritten.
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		g := openNew(t, c, "churn")
+		junk := bytes.Repeat([]byte{0xEE}, mib)
+		for i := 0; !stop.Load(); i++ {
+			if _, err := g.WriteAt(ctx, junk, int64(i%8)*mib); err != nil {
+				t.Error(err)
+				return
+			}
+			if i%8 == 7 {
+				if err := g.Flush(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}
+	})
+	defer func() { stop.Store(true); wg.Wait() }()
+
+	type result struct {
+		off     int64
+		parts   [][]byte
+		release func()
+	}
+	var queue []result
+	check := func(r result) {
+		t.Helper()
+		at := r.off
+		for _, p := range r.parts {
+			if !bytes.Equal(p, data[at:at+int64(len(p))]) {
+				t.Fatalf("a held part at %d no longer holds the file's bytes", at)
+			}
+			at += int64(len(p))
+		}
+		r.release()
+	}
+	for pass := range 2 {
+		for off := int64(0); off < int64(len(data)); {
+			buf := make([]byte, 256<<10)
+			parts, release, n, err := f.ReadAtVec(ctx, buf, off)
+			if n == 0 {
+				t.Fatalf("pass %d: ReadAtVec at %d: %v", pass, off, err)
+			}
+			if parts == nil {
+				parts = [][]byte{buf[:n]}
+			}
+			queue = append(queue, result{off, parts, release})
+			if len(queue) > 12 { // hold 3 MiB of results, more than the readahead window
+				check(queue[0])
+				queue = queue[1:]
+			}
+			off += int64(n)
+		}
+	}
+	for _, r := range queue {
+		check(r)
 	}
 }

@@ -20,12 +20,20 @@ type pageKey struct {
 }
 
 // page is a span of a chunk being fetched or fetched. data and err are
-// set before done is closed and not changed after.
+// set before done is closed and not changed after, until the last
+// reference goes.
 type page struct {
 	fileOff int64
 	done    chan struct{}
 	data    []byte
 	err     error
+
+	// refs counts the holders of data, guarded by File.mu: the page
+	// cache while the page is in it, the fetch until it ends, and every
+	// read using the bytes (a vector read until the kernel has them,
+	// ReadAtVec's release). The last one gives buf back to the pool.
+	refs int
+	buf  []byte // the pooled buffer data was read into; nil if none
 }
 
 // readahead is a File's sequential-read detector and page cache. Guarded
@@ -35,7 +43,25 @@ type readahead struct {
 	streak   int   // reads in a row that continued the run
 	exact    bool  // one of them started exactly where the run ended
 	pages    map[pageKey]*page
-	fetching int // pages being fetched
+	fetching int      // pages being fetched
+	bufs     *runBufs // where whole pages get their buffers
+}
+
+// unrefLocked drops one reference to pg; the last returns its buffer.
+func (r *readahead) unrefLocked(pg *page) {
+	pg.refs--
+	if pg.refs == 0 && pg.buf != nil {
+		r.bufs.put(pg.buf)
+		pg.buf, pg.data = nil, nil
+	}
+}
+
+// dropLocked takes the page at k out of the cache.
+func (r *readahead) dropLocked(k pageKey) {
+	if pg := r.pages[k]; pg != nil {
+		delete(r.pages, k)
+		r.unrefLocked(pg)
+	}
 }
 
 // observeLocked records a read of n bytes at off and reports whether to
@@ -63,7 +89,9 @@ func (r *readahead) observeLocked(off, n int64) bool {
 }
 
 func (r *readahead) clearLocked() {
-	clear(r.pages)
+	for k := range r.pages {
+		r.dropLocked(k)
+	}
 }
 
 // maxFetch is how many pages may be fetched at once: the whole window.
@@ -76,29 +104,35 @@ func (f *File) maxFetch() int {
 
 // readPaged fills dst with the chunk's bytes at off through the page
 // cache, fetching missing pages. With parts not nil, it appends the
-// pages' bytes to *parts instead, uncopied; dst then only gives the
-// length.
-func (f *File) readPaged(ctx context.Context, loc *chunkLoc, off int64, dst []byte, parts *[][]byte) error {
+// pages' bytes to *parts instead, uncopied, and to *held the pages,
+// each with a reference the caller must drop (releasePages); dst then
+// only gives the length.
+func (f *File) readPaged(ctx context.Context, loc *chunkLoc, off int64, dst []byte, parts *[][]byte, held *[]*page) error {
 	for n := len(dst); n > 0; {
 		pOff := off - off%readPage
 		pg := f.getPage(loc, pOff, true)
 		select {
 		case <-pg.done:
 		case <-ctx.Done():
+			f.releasePages([]*page{pg})
 			return ctxErr(ctx)
 		}
 		if pg.err != nil {
+			f.releasePages([]*page{pg})
 			return pg.err
 		}
 		in := off - pOff
 		if in >= int64(len(pg.data)) {
+			f.releasePages([]*page{pg})
 			return eio("chunk %d v%d: page at %d holds %d bytes, want offset %d", loc.chunkID, loc.version, pOff, len(pg.data), off)
 		}
 		from := pg.data[in:min(int64(len(pg.data)), in+int64(n))]
 		if parts != nil {
 			*parts = append(*parts, from)
+			*held = append(*held, pg)
 		} else {
 			copy(dst[len(dst)-n:], from)
+			f.releasePages([]*page{pg})
 		}
 		n -= len(from)
 		off += int64(len(from))
@@ -106,41 +140,66 @@ func (f *File) readPaged(ctx context.Context, loc *chunkLoc, off int64, dst []by
 	return nil
 }
 
+// releasePages drops a reference to each of pages.
+func (f *File) releasePages(pages []*page) {
+	if len(pages) == 0 {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, pg := range pages {
+		f.ra.unrefLocked(pg)
+	}
+}
+
 // getPage returns the page at pOff of loc, starting its fetch if it is
-// not cached. If must is false and too many fetches run, it returns nil.
-func (f *File) getPage(loc *chunkLoc, pOff int64, must bool) *page {
+// not cached. With ref, the page comes with a reference for the caller
+// to drop; without, it may be nil: too many fetches run.
+func (f *File) getPage(loc *chunkLoc, pOff int64, ref bool) *page {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	key := pageKey{loc.chunkID, loc.version, pOff}
 	if pg := f.ra.pages[key]; pg != nil {
+		if ref {
+			pg.refs++
+		}
 		return pg
 	}
-	if !must && f.ra.fetching >= f.maxFetch() {
+	if !ref && f.ra.fetching >= f.maxFetch() {
 		return nil
 	}
 	pg := &page{fileOff: int64(loc.index)*f.cs + pOff, done: make(chan struct{})}
+	if ref {
+		pg.refs++
+	}
 	if f.closed {
 		pg.err = f.errClosed("read")
 		close(pg.done)
 		return pg
 	}
+	pg.refs += 2 // the cache's and the fetch's
 	f.ra.pages[key] = pg
 	f.ra.fetching++
 	f.wg.Add(1)
 	n := min(readPage, loc.length-pOff)
+	if n == maxRun { // a whole page (readPage is maxRun): a pooled buffer
+		pg.buf = f.ra.bufs.get()[:n]
+	}
+	dst := pg.buf
 	go func() {
 		defer f.wg.Done()
-		// A page is one ReadChunk of at most one data message: its
-		// buffer becomes the page, uncopied.
-		data, err := f.readFailoverBuf(f.ctx, loc, pOff, n, nil)
+		// A page is one read of at most one data message, received
+		// into its buffer (a pooled one for a whole page).
+		data, err := f.readFailoverBuf(f.ctx, loc, pOff, n, dst)
 		f.mu.Lock()
+		defer f.mu.Unlock()
 		f.ra.fetching--
 		if err != nil && f.ra.pages[key] == pg {
-			delete(f.ra.pages, key) // not cached: the next read tries afresh
+			f.ra.dropLocked(key) // not cached: the next read tries afresh
 		}
 		pg.data, pg.err = data, err
 		close(pg.done)
-		f.mu.Unlock()
+		f.ra.unrefLocked(pg)
 	}()
 	return pg
 }
@@ -155,7 +214,7 @@ func (f *File) prefetch(off, end int64) {
 	}
 	for k, pg := range f.ra.pages {
 		if pg.fileOff+readPage <= off-runSlack || pg.fileOff >= end+2*f.c.cfg.ReadAhead {
-			delete(f.ra.pages, k)
+			f.ra.dropLocked(k)
 		}
 	}
 	limit := min(end+f.c.cfg.ReadAhead, max(f.size, f.wend))

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -74,29 +75,37 @@ func planRead(off, n, cs int64, layout map[uint64]*chunkLoc) []readPiece {
 // CRC32C right; a replica that is missing or corrupt is reported to the
 // manager.
 func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
-	_, n, err := f.readAt(ctx, p, off, false)
+	_, _, n, err := f.readAt(ctx, p, off, false)
 	return n, err
 }
 
 // ReadAtVec is ReadAt, except that the n bytes read may be returned as
 // parts, in order, rather than in p: slices of p and of the pages a
 // sequential reader's readahead fetched, which are not copied into p.
-// The caller must not modify the parts. With nil parts, the bytes are
-// p[:n].
-func (f *File) ReadAtVec(ctx context.Context, p []byte, off int64) (parts [][]byte, n int, err error) {
-	return f.readAt(ctx, p, off, true)
+// The caller must not modify the parts, and must call release once it
+// is done with them: until then the pages are not reused. With nil
+// parts, the bytes are p[:n].
+func (f *File) ReadAtVec(ctx context.Context, p []byte, off int64) (parts [][]byte, release func(), n int, err error) {
+	parts, held, n, err := f.readAt(ctx, p, off, true)
+	if len(held) == 0 {
+		return parts, func() {}, n, err
+	}
+	var once sync.Once
+	return parts, func() { once.Do(func() { f.releasePages(held) }) }, n, err
 }
 
-func (f *File) readAt(ctx context.Context, p []byte, off int64, vec bool) ([][]byte, int, error) {
+// readAt is ReadAt; with vec, ReadAtVec, and held lists the pages the
+// parts come from, each with a reference for the caller.
+func (f *File) readAt(ctx context.Context, p []byte, off int64, vec bool) (parts [][]byte, held []*page, n int, err error) {
 	if off < 0 {
-		return nil, 0, opErr("read", inoPath(f.ino), syscall.EINVAL)
+		return nil, nil, 0, opErr("read", inoPath(f.ino), syscall.EINVAL)
 	}
 	if len(p) == 0 {
-		return nil, 0, nil
+		return nil, nil, 0, nil
 	}
-	parts, n, err, again := f.readOnce(ctx, p, off, false, vec)
+	parts, held, n, err, again := f.readOnce(ctx, p, off, false, vec)
 	if !again {
-		return parts, n, err
+		return parts, held, n, err
 	}
 	// The cached layout may be out of date, or every replica may be
 	// unreachable for now (chunkservers restarting, a node not yet
@@ -104,19 +113,19 @@ func (f *File) readAt(ctx context.Context, p []byte, off int64, vec bool) ([][]b
 	// the op timeout.
 	deadline := time.Now().Add(f.c.cfg.OpTimeout)
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		parts, n, err, again = f.readOnce(ctx, p, off, true, vec)
+		parts, held, n, err, again = f.readOnce(ctx, p, off, true, vec)
 		if !again {
-			return parts, n, err
+			return parts, held, n, err
 		}
 		if time.Now().Add(wait).After(deadline) {
 			f.log.WithError(err).WithField("offset", off).Warn("read failed on every replica until the op timeout")
-			return parts, n, err
+			return parts, held, n, err
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, 0, opErr("read", inoPath(f.ino), ctxErr(ctx))
+			return nil, nil, 0, opErr("read", inoPath(f.ino), ctxErr(ctx))
 		case <-t.C:
 		}
 	}
@@ -128,17 +137,17 @@ func (f *File) readAt(ctx context.Context, p []byte, off int64, vec bool) ([][]b
 // the file seemed to end early. With vec, a sequential read with no
 // buffered writes in its range returns its bytes as parts, pages
 // uncopied.
-func (f *File) readOnce(ctx context.Context, p []byte, off int64, fresh, vec bool) (parts [][]byte, n int, err error, again bool) {
+func (f *File) readOnce(ctx context.Context, p []byte, off int64, fresh, vec bool) (parts [][]byte, held []*page, n int, err error, again bool) {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
-		return nil, 0, f.errClosed("read"), false
+		return nil, nil, 0, f.errClosed("read"), false
 	}
 	need := fresh || !f.layoutOK
 	f.mu.Unlock()
 	if need {
 		if _, err := f.fetchLayout(ctx); err != nil {
-			return nil, 0, err, false
+			return nil, nil, 0, err, false
 		}
 	}
 
@@ -147,7 +156,7 @@ func (f *File) readOnce(ctx context.Context, p []byte, off int64, fresh, vec boo
 	if off >= size {
 		old := !fresh && time.Since(f.layoutAt) > layoutMaxAge
 		f.mu.Unlock()
-		return nil, 0, io.EOF, old
+		return nil, nil, 0, io.EOF, old
 	}
 	want := min(int64(len(p)), size-off)
 	plan := planRead(off, want, f.cs, f.layout)
@@ -175,9 +184,9 @@ func (f *File) readOnce(ctx context.Context, p []byte, off int64, fresh, vec boo
 		case pc.loc.inline != nil:
 			copy(dst[:pc.dataN], pc.loc.inline[pc.chunkOff:])
 		case vec:
-			err = f.readPaged(ctx, pc.loc, pc.chunkOff, dst[:pc.dataN], &parts)
+			err = f.readPaged(ctx, pc.loc, pc.chunkOff, dst[:pc.dataN], &parts, &held)
 		case paged:
-			err = f.readPaged(ctx, pc.loc, pc.chunkOff, dst[:pc.dataN], nil)
+			err = f.readPaged(ctx, pc.loc, pc.chunkOff, dst[:pc.dataN], nil, nil)
 		default:
 			err = f.readChunk(ctx, pc.loc, pc.chunkOff, dst[:pc.dataN])
 		}
@@ -185,7 +194,8 @@ func (f *File) readOnce(ctx context.Context, p []byte, off int64, fresh, vec boo
 			// A fresh layout may list other replicas; past that, only
 			// unreachable replicas are worth waiting for.
 			again := ctx.Err() == nil && (!fresh || !errors.Is(err, errReplicasBad))
-			return nil, 0, opErr("read", inoPath(f.ino), err), again
+			f.releasePages(held)
+			return nil, nil, 0, opErr("read", inoPath(f.ino), err), again
 		}
 		if vec {
 			// What readPaged did not add: a hole's zeros or inline bytes,
@@ -202,9 +212,9 @@ func (f *File) readOnce(ctx context.Context, p []byte, off int64, fresh, vec boo
 		f.prefetch(off, off+want)
 	}
 	if want < int64(len(p)) {
-		return parts, int(want), io.EOF, false
+		return parts, held, int(want), io.EOF, false
 	}
-	return parts, int(want), nil, false
+	return parts, held, int(want), nil, false
 }
 
 // overlaysLocked returns the buffered writes that fall in [off, off+n),

@@ -178,7 +178,8 @@ func (s *segments) recycle() {
 	s.buckets = nil
 }
 
-// runBufs keeps run buffers (maxRun of capacity) for reuse. Writing a
+// runBufs keeps 1 MiB buffers (maxRun of capacity) for reuse: the runs
+// of large writes, and readahead pages (readahead.go). Writing a
 // stream of large writes then allocates nothing once the first buffers
 // come back from committed generations: without it, a 1 GiB cp made the
 // mount allocate 1 GiB, and its garbage collector ran 45 times a second
@@ -195,13 +196,16 @@ func (b *runBufs) clone(p []byte) []byte {
 	if b == nil || len(p) < maxRun/2 {
 		return bytes.Clone(p)
 	}
-	var buf []byte
+	return append(b.get(), p...)
+}
+
+// get returns an empty buffer of maxRun capacity, from the pool if it
+// has one.
+func (b *runBufs) get() []byte {
 	if v := b.pool.Get(); v != nil {
-		buf = *(v.(*[]byte))
-	} else {
-		buf = make([]byte, 0, maxRun)
+		return (*(v.(*[]byte)))[:0]
 	}
-	return append(buf[:0], p...)
+	return make([]byte, 0, maxRun)
 }
 
 // put takes back p's buffer if it is a whole one.

@@ -391,19 +391,49 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (gofuse.ReadR
 	// A sequential read's bytes come back as slices of the client's
 	// readahead pages, which go to the kernel as they are: no copy into
 	// dest.
-	parts, n, err := h.of.f.ReadAtVec(ctx, dest, off)
+	parts, release, n, err := h.of.f.ReadAtVec(ctx, dest, off)
 	if err != nil && !errors.Is(err, io.EOF) {
+		release()
 		return nil, h.fs.errno(err, "read", h.of.ino, "")
 	}
 	if parts == nil {
 		parts = [][]byte{dest[:n]}
 	}
-	// A vector result goes to the kernel in one writev. go-fuse (v2.12)
-	// tries to splice a ReadResultData: it writes the reply header into
-	// a pipe, finds no file to splice from, drains the pipe and then
-	// writes the reply anyway, three wasted syscalls per read.
-	return gofuse.ReadResultVector(parts), 0
+	return &pagesResult{parts: parts, release: release}, 0
 }
+
+// pagesResult is a read's reply: its parts go to the kernel in one
+// writev (go-fuse's withSlice), and Done, which go-fuse calls once they
+// are written, lets the client reuse the pages they come from. (A vector
+// and not a ReadResultData: go-fuse v2.12 tries to splice the latter,
+// writing the reply header into a pipe, finding no file to splice from,
+// draining the pipe and then writing the reply anyway, three wasted
+// syscalls per read.)
+type pagesResult struct {
+	parts   [][]byte
+	release func()
+}
+
+func (r *pagesResult) Size() int {
+	n := 0
+	for _, p := range r.parts {
+		n += len(p)
+	}
+	return n
+}
+
+func (r *pagesResult) Bytes(buf []byte) ([]byte, gofuse.Status) {
+	buf = buf[:0]
+	for _, p := range r.parts {
+		buf = append(buf, p...)
+	}
+	return buf, gofuse.OK
+}
+
+// Slices is what go-fuse's writev path asks for.
+func (r *pagesResult) Slices() ([][]byte, gofuse.Status) { return r.parts, gofuse.OK }
+
+func (r *pagesResult) Done() { r.release() }
 
 func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	ctx = mutating(ctx)
