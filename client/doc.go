@@ -121,8 +121,10 @@
 // background, all of them at once (each is one disk read on the
 // chunkserver, so that is the disk's queue depth too). ReadAtVec, which
 // the mount calls, returns a sequential read's bytes as slices of the
-// pages, which the mount hands to the kernel uncopied. A random read
-// drops the pages.
+// pages, which the mount hands to the kernel uncopied, and a release
+// func for when the kernel has them. Whole pages are pooled 1 MiB
+// buffers, counted by reference (the cache, the fetch, each read), and
+// go back to the pool with the last one. A random read drops the pages.
 //
 // # Concurrency
 //
