@@ -95,9 +95,11 @@ func (s *Server) WriteChunk(stream shoalpb.ChunkServer_WriteChunkServer) error {
 	}
 	if len(first.Req.Data) > 0 { // data in the header message: allowed
 		first.Req = &shoalpb.WriteChunkRequest{Offset: first.Req.Offset, Data: first.Req.Data}
-	}
-	if err := write(first); err != nil {
-		return s.toStatus(err)
+		if err := write(first); err != nil {
+			return s.toStatus(err)
+		}
+	} else {
+		first.Free()
 	}
 	for {
 		m, err := recv()

@@ -114,16 +114,16 @@ func (f *File) readPaged(ctx context.Context, loc *chunkLoc, off int64, dst []by
 		select {
 		case <-pg.done:
 		case <-ctx.Done():
-			f.releasePages([]*page{pg})
+			f.releasePage(pg)
 			return ctxErr(ctx)
 		}
 		if pg.err != nil {
-			f.releasePages([]*page{pg})
+			f.releasePage(pg)
 			return pg.err
 		}
 		in := off - pOff
 		if in >= int64(len(pg.data)) {
-			f.releasePages([]*page{pg})
+			f.releasePage(pg)
 			return eio("chunk %d v%d: page at %d holds %d bytes, want offset %d", loc.chunkID, loc.version, pOff, len(pg.data), off)
 		}
 		from := pg.data[in:min(int64(len(pg.data)), in+int64(n))]
@@ -132,12 +132,19 @@ func (f *File) readPaged(ctx context.Context, loc *chunkLoc, off int64, dst []by
 			*held = append(*held, pg)
 		} else {
 			copy(dst[len(dst)-n:], from)
-			f.releasePages([]*page{pg})
+			f.releasePage(pg)
 		}
 		n -= len(from)
 		off += int64(len(from))
 	}
 	return nil
+}
+
+// releasePage drops a reference to pg.
+func (f *File) releasePage(pg *page) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ra.unrefLocked(pg)
 }
 
 // releasePages drops a reference to each of pages.
