@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/shoalfs/shoal/chunkserver/chunk"
+	"github.com/shoalfs/shoal/internal/localread"
 )
 
 // The replica vocabulary lives in the leaf package chunk, so that
@@ -108,4 +109,13 @@ type Store interface {
 	// Close releases the store. Writers still open fail at Commit.
 	// Close may be called more than once.
 	Close() error
+}
+
+// LocalOpener is a Store that can hand a replica's file to a reader on
+// the same host (short-circuit reads, package localread). A store
+// without it (a test's wrapper) is read over the network only.
+type LocalOpener interface {
+	// OpenLocal opens sealed replica (id, version), failing as Stat
+	// does. The caller closes the files.
+	OpenLocal(ctx context.Context, id ChunkID, version uint64) (*localread.Replica, error)
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/shoalfs/shoal/chunkserver/chunk"
+	"github.com/shoalfs/shoal/internal/localread"
 )
 
 // Options tune a Store.
@@ -459,6 +460,25 @@ func (s *Store) readAt(f *os.File, direct func() *os.File, h header, p []byte, o
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// OpenLocal implements chunkserver.LocalOpener: sealed replica (id,
+// version), checked as Stat checks it, opened afresh for a reader on this
+// host (package localread), with an O_DIRECT descriptor where the
+// filesystem has one. The caller closes the files.
+func (s *Store) OpenLocal(ctx context.Context, id chunk.ID, version uint64) (*localread.Replica, error) {
+	f, h, err := s.open(id, version)
+	if err != nil {
+		return nil, err
+	}
+	return &localread.Replica{
+		File:        f,
+		Direct:      openDirect(f.Name(), os.O_RDONLY),
+		Length:      h.length,
+		DataOffset:  DataOffset,
+		TableOffset: h.tableOffset(0),
+		BlockSize:   chunk.BlockSize,
+	}, nil
 }
 
 // Checksums implements chunkserver.Store.

@@ -10,15 +10,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
 	"github.com/shoalfs/shoal/chunkserver"
 	"github.com/shoalfs/shoal/healer"
+	"github.com/shoalfs/shoal/internal/localread"
 	"github.com/shoalfs/shoal/internal/rawread"
 	"github.com/shoalfs/shoal/internal/transport"
 	"github.com/shoalfs/shoal/metadata"
@@ -185,7 +188,31 @@ func StartChunkServer(cfg chunkserver.Config, lis net.Listener) (*ChunkServer, e
 	srv := grpc.NewServer(transport.ServerOptions()...)
 	s.RegisterService(srv)
 	mux := rawread.NewMux(lis, s.ServeRaw)
-	return &ChunkServer{unit: start(srv, mux, s.Run), S: s, mux: mux}, nil
+	loop := s.Run
+	// Readers on this host open replicas themselves (package localread).
+	// Without the socket (another process holds the name, or this is not
+	// Linux) they read over the network, as remote readers do.
+	if ul, err := localread.Listen(cfg.Advertise); err != nil {
+		logOf(cfg).WithError(err).Warn("short-circuit reads off: readers on this host go over the network")
+	} else {
+		loop = func(ctx context.Context) error {
+			g, ctx := errgroup.WithContext(ctx)
+			g.Go(func() error { return s.Run(ctx) })
+			g.Go(func() error { s.ServeLocal(ctx, ul); return nil })
+			return g.Wait()
+		}
+	}
+	return &ChunkServer{unit: start(srv, mux, loop), S: s, mux: mux}, nil
+}
+
+// logOf is cfg's logger, or one that discards.
+func logOf(cfg chunkserver.Config) *logrus.Entry {
+	if cfg.Log != nil {
+		return cfg.Log
+	}
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return logrus.NewEntry(l)
 }
 
 // Addr is the address the chunkserver serves on.
