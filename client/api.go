@@ -41,6 +41,11 @@ type Config struct {
 	// chunkservers (at most MaxInline; 0, the zero value, never).
 	// DefaultConfig sets DefaultInlineMax.
 	InlineMax int64
+	// LocalReads reads the replicas of chunkservers on this host
+	// straight from their files, with descriptors the chunkserver hands
+	// over a Unix socket, instead of through TCP (localread.go). Zero
+	// value: off; DefaultConfig turns it on.
+	LocalReads bool
 	// Log receives the client's log lines; nil discards them.
 	Log *logrus.Entry
 }

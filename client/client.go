@@ -27,6 +27,9 @@ type Client struct {
 	pool *connPool
 	buf  *budget
 	runs *runBufs // buffers of large buffered writes, reused
+	// local reads replicas on this host from their files; nil unless
+	// Config.LocalReads.
+	local *localReads
 
 	// ctx is the lifetime of background work (files' seal and readahead
 	// goroutines, bad-replica reports); Close cancels it.
@@ -70,6 +73,9 @@ func New(cfg Config) (*Client, error) {
 		cancel: cancel,
 		files:  make(map[*File]struct{}),
 	}
+	if cfg.LocalReads {
+		c.local = newLocalReads(c.log, cfg.RPCTimeout, c.runs)
+	}
 	return c, nil
 }
 
@@ -99,6 +105,9 @@ func (c *Client) Close() error {
 		f.wg.Wait()
 	}
 	c.wg.Wait()
+	if c.local != nil {
+		c.local.close()
+	}
 	err := c.conn.Close()
 	if perr := c.pool.close(); err == nil {
 		err = perr

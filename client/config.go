@@ -39,6 +39,7 @@ func DefaultConfig() Config {
 		WriteBuffer: DefaultWriteBuffer,
 		ReadAhead:   DefaultReadAhead,
 		InlineMax:   DefaultInlineMax,
+		LocalReads:  true,
 	}
 }
 

@@ -94,7 +94,18 @@
 // CRC32C of the block's bytes before and after them, which the client
 // combines with its own CRC of the bytes it got (crc32_combine) to check
 // the stored value, so a 4 KiB read moves 4 KiB, still verified end to
-// end. Reads go over the raw read protocol (package internal/rawread,
+// end. A replica on a chunkserver of this host is read from its file
+// (Config.LocalReads, localread.go; package internal/localread): the
+// chunkserver hands over read-only descriptors on a Unix socket, and the
+// client reads the whole blocks around the range, O_DIRECT where
+// aligned, and checks each against the stored table, so nothing crosses
+// a socket and the chunkserver does no work. Such replicas are tried
+// first. Opened replicas are kept (128, each asked again after 10 s,
+// which bounds how long an old layout reads a version the chunkserver
+// has since deleted); any failure on this path (no socket, a refused
+// open, a read error, a mismatch) retries that read over TCP to the same
+// chunkserver, which then reports what it finds. Other reads go over
+// the raw read protocol (package internal/rawread,
 // rawconn.go): plain TCP to the chunkserver's port, one read at a time
 // per connection, the data received from the socket straight into the
 // buffer the read returns. Up to 16 idle connections are kept per

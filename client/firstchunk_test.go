@@ -21,11 +21,17 @@ import (
 // no file inline, once every chunkserver is live. Both stop when the test
 // ends.
 func realCluster(t *testing.T, n, minReplicas int) (*cluster.Cluster, *Client) {
-	return realClusterInline(t, n, minReplicas, 0)
+	return realClusterWith(t, n, minReplicas, func(*Config) {})
 }
 
 // realClusterInline is realCluster with a client of the given InlineMax.
 func realClusterInline(t *testing.T, n, minReplicas int, inlineMax int64) (*cluster.Cluster, *Client) {
+	return realClusterWith(t, n, minReplicas, func(c *Config) { c.InlineMax = inlineMax })
+}
+
+// realClusterWith is realCluster with the client's config changed by
+// edit.
+func realClusterWith(t *testing.T, n, minReplicas int, edit func(*Config)) (*cluster.Cluster, *Client) {
 	t.Helper()
 	mcfg := metadata.DefaultConfig()
 	mcfg.Replication, mcfg.MinReplicas = 3, minReplicas
@@ -43,8 +49,9 @@ func realClusterInline(t *testing.T, n, minReplicas int, inlineMax int64) (*clus
 	})
 	cfg := DefaultConfig()
 	cfg.Manager = cl.ManagerAddr()
-	cfg.InlineMax = inlineMax
+	cfg.InlineMax = 0
 	cfg.Log = testlog.New(t).WithField("component", "client")
+	edit(&cfg)
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -29,7 +29,8 @@ func rawStats(c *Client) (raw, streams int, noRaw bool) {
 }
 
 func TestRawReads(t *testing.T) {
-	cl, c := realCluster(t, 3, 2)
+	// Over TCP: the chunkservers are on this host.
+	cl, c := realClusterWith(t, 3, 2, func(c *Config) { c.LocalReads = false })
 	ctx := context.Background()
 	data := randBytes(21, 3*mib+777)
 	a, err := c.Put(ctx, bytes.NewReader(data), int64(len(data)), "/f", nil)

@@ -268,7 +268,7 @@ func (f *File) readFailoverBuf(ctx context.Context, loc *chunkLoc, off, n int64,
 	}
 	var why []string
 	unreachable := false
-	for _, r := range loc.replicas {
+	for _, r := range f.c.localFirst(loc.replicas) {
 		b, err := f.c.readReplica(ctx, r.addr, loc.chunkID, loc.version, off, n, dst)
 		if err == nil {
 			return b, nil
@@ -291,6 +291,28 @@ func (f *File) readFailoverBuf(ctx context.Context, loc *chunkLoc, off, n int64,
 	return nil, err
 }
 
+// localFirst returns replicas with those on this host first (the
+// others in their order), so that a reader reads from its own host's
+// disk when it can; replicas itself if short-circuit reads are off or
+// none is local.
+func (c *Client) localFirst(replicas []location) []location {
+	if c.local == nil || len(replicas) < 2 {
+		return replicas
+	}
+	for i, r := range replicas {
+		if c.local.onHost(r.addr) {
+			if i == 0 {
+				return replicas
+			}
+			out := make([]location, 0, len(replicas))
+			out = append(out, r)
+			out = append(out, replicas[:i]...)
+			return append(out, replicas[i+1:]...)
+		}
+	}
+	return replicas
+}
+
 // errReplicasBad marks a read that every replica answered, each with
 // missing or corrupt data: waiting will not help, unlike a read whose
 // replicas could not be reached.
@@ -306,6 +328,11 @@ var errReplicasBad = errors.New("every replica is missing or corrupt")
 // nil dst, the data of the first message is returned uncopied if it
 // holds the whole range.
 func (c *Client) readReplica(ctx context.Context, addr string, chunkID, version uint64, off, n int64, dst []byte) ([]byte, error) {
+	if c.local != nil {
+		if b, ok := c.local.read(addr, chunkID, version, off, n, dst); ok {
+			return b, nil
+		}
+	}
 	conn, err := c.pool.conn(addr)
 	if err != nil {
 		return nil, err

@@ -31,6 +31,7 @@ func runMount(ctx context.Context, e env, args []string) error {
 	opTimeout := fs.Duration("op-timeout", client.DefaultOpTimeout, "an operation the cluster does not answer within this fails with EIO")
 	fs.DurationVar(&o.UnmountTimeout, "unmount-timeout", o.UnmountTimeout, "on exit, how long a busy mount may stay in use after it is detached before its connection is aborted")
 	fs.BoolVar(&o.SyncUnlink, "sync-unlink", false, "make unlink wait for the manager (default: queued and sent in batches; durable on fsync of the directory)")
+	localReads := fs.Bool("local-reads", true, "read replicas on chunkservers of this host straight from their files (descriptors passed over a Unix socket), not over TCP")
 	fs.BoolVar(&o.Debug, "debug", false, "log every FUSE request and reply (needs --log-level debug)")
 	httpAddr := fs.String("http", "", "serve /debug/pprof/ on this address (off when empty)")
 	lf := addLogFlags(fs)
@@ -78,6 +79,7 @@ func runMount(ctx context.Context, e env, args []string) error {
 	cfg.RPCTimeout = min(cfg.RPCTimeout, *opTimeout)
 	cfg.WriteBuffer = int64(wb)
 	cfg.InlineMax = int64(inlineMax)
+	cfg.LocalReads = *localReads
 	cfg.Log = root.WithField("component", "client")
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: mount: %v", errUsage, err)
