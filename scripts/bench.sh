@@ -213,6 +213,28 @@ for t in "${targets[@]}"; do
   rm -f "$d"/par*
 done
 
+# The mount reads replicas of this host's chunkservers from their files
+# (short-circuit reads). The same sequential read through a second mount
+# with --local-reads=false shows the network path, against the same
+# loopback figure.
+if [ $have_fio = 1 ] && [ -n "${result[fio seq read 1M,shoal]+x}" ]; then
+  w="fio seq read 1M, over TCP (--local-reads=false)"
+  mkdir -p "$work/shoal-tcp"
+  "$shoal" mount --local-reads=false --write-buffer "${WRITE_BUFFER_MIB}MiB" "$work/shoal-tcp" >"$work/mount-tcp.log" 2>&1 &
+  tcp_pid=$!; pids+=($!); mounts+=("$work/shoal-tcp")
+  until_ok 20 "the second shoal mount" mounted "$work/shoal-tcp"
+  dir[shoal]=$work/shoal-tcp
+  fio_run shoal seq write 1M "$SIZE_MIB" --end_fsync=1 >/dev/null
+  drop_caches
+  read -r bw _ < <(fio_run shoal seq read 1M "$SIZE_MIB")
+  rm -f "$work/shoal-tcp/fio-seq"
+  dir[shoal]=$work/shoal-mnt
+  record "$w" MB/s shoal "$(mbps "$bw")"
+  result[$w,loopback]=${result[fio seq read 1M,loopback]:-n/a}   # the same ceiling
+  umount "$work/shoal-tcp" 2>/dev/null || fusermount3 -u "$work/shoal-tcp"
+  wait "$tcp_pid" || true
+fi
+
 # Peak memory (VmHWM) of the daemons, over the whole run.
 mount_rss=$(hwm "$mount_pid"); manager_rss=$(hwm "$manager_pid"); cs_rss=$(hwm "${cs_pids[0]}")
 log "peak RSS: mount ${mount_rss} MiB, manager ${manager_rss} MiB, chunkserver ${cs_rss} MiB"
