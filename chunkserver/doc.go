@@ -50,7 +50,12 @@
 // (ServeRaw) is served by the goroutine the Mux started for it, which
 // takes begin/end around each read; Mux.Close, on the gRPC server's
 // stop, closes every raw connection, so a stop never waits for an idle
-// one (a read in flight is cut and its reader fails over). ReplicateChunks
+// one (a read in flight is cut and its reader fails over). ServeLocal
+// (short-circuit opens on a Unix socket, package localread) runs on its
+// caller's goroutine, beside Run in internal/cluster, with one goroutine
+// per connection, taking begin/end around each open; when its context
+// ends it closes the listener and every connection and waits for them.
+// ReplicateChunks
 // copies its items on at most Config.ReplicateWorkers goroutines and waits
 // for them. Run runs the heartbeat loop on the caller's goroutine, owns
 // the scrubber goroutine, and returns only after it has ended.
