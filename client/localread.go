@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/sirupsen/logrus"
+	"google.golang.org/grpc/codes"
 
 	"github.com/shoalfs/shoal/internal/localread"
 )
@@ -158,28 +159,21 @@ func (l *localReads) read(addr string, chunkID, version uint64, off, n int64, ds
 // acquire returns the open replica of key with a reference, opening it
 // if needed; nil if it cannot be read locally.
 func (l *localReads) acquire(key localKey) *localReplica {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return nil
+	if rep, ok := l.cached(key); rep != nil || !ok {
+		return rep
 	}
-	if e := l.replicas[key]; e != nil {
-		rep := e.Value.(*localReplica)
-		if time.Since(rep.opened) < localTTL {
-			l.lru.MoveToFront(e)
-			rep.refs++
-			l.mu.Unlock()
-			return rep
-		}
-		l.dropLocked(e)
-	}
-	l.mu.Unlock()
-
 	node := l.node(key.addr)
 	if node == nil {
 		return nil
 	}
-	r := l.open(node, key)
+	// One open per replica at a time: the reads of a sequential reader's
+	// pages all want the same replica at once.
+	node.mu.Lock()
+	defer node.mu.Unlock()
+	if rep, ok := l.cached(key); rep != nil || !ok {
+		return rep
+	}
+	r := l.openLocked(node, key)
 	if r == nil {
 		return nil
 	}
@@ -190,9 +184,6 @@ func (l *localReads) acquire(key localKey) *localReplica {
 		r.Close()
 		return nil
 	}
-	if e := l.replicas[key]; e != nil {
-		l.dropLocked(e) // a concurrent open won; keep the newer
-	}
 	l.replicas[key] = l.lru.PushFront(rep)
 	for l.lru.Len() > maxLocalReplicas {
 		l.dropLocked(l.lru.Back())
@@ -200,11 +191,32 @@ func (l *localReads) acquire(key localKey) *localReplica {
 	return rep
 }
 
-// open asks node's chunkserver for key's replica; nil if it is not on
-// this host or will not hand it over.
-func (l *localReads) open(node *localNode, key localKey) *localread.Replica {
-	node.mu.Lock()
-	defer node.mu.Unlock()
+// cached returns key's replica with a reference if it is open and was
+// opened less than localTTL ago (dropping it if it is older); ok is
+// false once the reader is closed.
+func (l *localReads) cached(key localKey) (rep *localReplica, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, false
+	}
+	e := l.replicas[key]
+	if e == nil {
+		return nil, true
+	}
+	rep = e.Value.(*localReplica)
+	if time.Since(rep.opened) >= localTTL {
+		l.dropLocked(e)
+		return nil, true
+	}
+	l.lru.MoveToFront(e)
+	rep.refs++
+	return rep, true
+}
+
+// openLocked asks node's chunkserver for key's replica; nil if it is
+// not on this host or will not hand it over. node.mu is held.
+func (l *localReads) openLocked(node *localNode, key localKey) *localread.Replica {
 	if !l.dialLocked(node, key.addr) {
 		return nil
 	}
@@ -216,8 +228,11 @@ func (l *localReads) open(node *localNode, key localKey) *localread.Replica {
 		r = nil
 	}
 	if err != nil {
+		// A broken connection, or a chunkserver whose store does not hand
+		// out files, is left alone for a while; a replica it refuses
+		// (missing, corrupt) is its read's business, over TCP.
 		var lerr *localread.Error
-		if !errors.As(err, &lerr) { // the connection is broken
+		if !errors.As(err, &lerr) || lerr.Code == codes.Unimplemented {
 			node.conn.Close()
 			node.conn, node.retryAt = nil, time.Now().Add(localRetry)
 		}

@@ -3,12 +3,16 @@ package cluster_test
 import (
 	"context"
 	"errors"
+	"net"
 	"testing"
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/shoalfs/shoal/chunkserver"
+	"github.com/shoalfs/shoal/internal/cluster"
 	"github.com/shoalfs/shoal/internal/cluster/clustertest"
 	"github.com/shoalfs/shoal/internal/localread"
+	"github.com/shoalfs/shoal/internal/testlog"
 )
 
 // A chunkserver hands a reader on its host descriptors of a replica's
@@ -66,5 +70,37 @@ func TestChunkServerHandsOutReplicas(t *testing.T) {
 	// The descriptors still read: a replica version never changes.
 	if _, err := r.File.ReadAt(got[:100], r.DataOffset); err != nil {
 		t.Fatalf("read through a descriptor after the chunkserver stopped: %v", err)
+	}
+}
+
+// wrapped hides the disk store's LocalOpener, as a test's wrapping store
+// does.
+type wrapped struct{ chunkserver.Store }
+
+// A chunkserver whose store does not hand out files answers an open
+// Unimplemented, and a client then reads it over TCP.
+func TestChunkServerWithoutLocalOpener(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := chunkserver.DefaultConfig()
+	cfg.Dir, cfg.Manager = t.TempDir(), "127.0.0.1:1" // no manager: registration retries
+	cfg.Log = testlog.New(t)
+	cfg.WrapStore = func(s chunkserver.Store) chunkserver.Store { return wrapped{s} }
+	cs, err := cluster.StartChunkServer(cfg, lis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Stop()
+	conn, err := localread.Dial(cs.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, err = localread.Open(conn, 1, 1)
+	var lerr *localread.Error
+	if !errors.As(err, &lerr) || lerr.Code != codes.Unimplemented {
+		t.Fatalf("open on a store without LocalOpener: %v, want Unimplemented", err)
 	}
 }
