@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/shoalfs/shoal/fuse/fusetest"
 	"github.com/shoalfs/shoal/internal/cluster/clustertest"
@@ -85,6 +87,21 @@ func TestMountCommand(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(mnt, "d", "f"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Read it back past the kernel's page cache (O_DIRECT): the mount,
+	// on the chunkservers' host, reads their replica files itself.
+	f, err := os.OpenFile(filepath.Join(mnt, "d", "f"), os.O_RDONLY|syscall.O_DIRECT, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := alignedBuf((len(data) + 8191) &^ 4095)
+	n, err := io.ReadFull(f, buf)
+	f.Close()
+	if !errors.Is(err, io.ErrUnexpectedEOF) || !bytes.Equal(buf[:n], data) {
+		t.Fatalf("O_DIRECT read back through the mount: %d bytes (%v), want %d", n, err, len(data))
+	}
+	if !strings.Contains(p.out.String(), "reading its replicas from their files") {
+		t.Fatalf("the mount did not read the replicas from their files (--local-reads is on by default):\n%s", p.out.String())
+	}
 	p.stop()
 	if fusetest.Mounted(t, mnt) {
 		t.Fatalf("%s still mounted after SIGTERM", mnt)
@@ -133,4 +150,12 @@ func TestMountCommandBusy(t *testing.T) {
 	if !bytes.Equal(got.Bytes(), data) {
 		t.Fatalf("the cluster has %d bytes of the open file, want %d", got.Len(), len(data))
 	}
+}
+
+// alignedBuf returns n bytes starting on a 4 KiB boundary, as O_DIRECT
+// wants.
+func alignedBuf(n int) []byte {
+	b := make([]byte, n+4096)
+	off := int(-uintptr(unsafe.Pointer(&b[0])) & 4095)
+	return b[off : off+n]
 }
