@@ -269,7 +269,8 @@ func (f *File) Attr() Attr {
 // data written before them, instead of a manager call now: the next
 // commit carries them (CommitChunksRequest.set), or the next Flush
 // applies them if no commit follows. It defers nothing and reports false
-// when the file has no unflushed writes: the caller sets them at once.
+// when the file has no unflushed writes and no deferred changes still on
+// their way: the caller sets them at once.
 // tar sets the times, owner and mode of every file it writes, on the
 // open descriptor, before closing it: three manager round trips become
 // none. Until then the changes are this client's alone (see Attr); other
@@ -280,7 +281,13 @@ func (f *File) DeferAttr(s SetAttr) bool {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.unflushedLocked() {
+	// Changes already deferred and not yet on the manager (pending, or
+	// sending in a commit or a Flush) make this one wait with them even
+	// once the writes are out: set at once, it would reach the manager
+	// but not this client's view, which shows the deferred changes over
+	// the attributes of the last reply until they land (LocalAttr).
+	ahead := f.pending != (SetAttr{}) || f.sending != (SetAttr{})
+	if !f.unflushedLocked() && !(ahead && !f.closed && f.werr == nil) {
 		return false
 	}
 	f.pending = mergeAttr(f.pending, s)

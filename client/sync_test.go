@@ -165,6 +165,56 @@ func TestDeferAttr(t *testing.T) {
 	}
 }
 
+// A change deferred while a commit was in flight is still pending when
+// that commit lands; a change that comes after it waits with it, so that
+// this client's view (LocalAttr) shows both, and the next Flush sets both.
+// (Set at once, the later change reached the manager but not the view:
+// fstat on a mount showed the new owner and the old mode.)
+func TestDeferAttrJoinsPending(t *testing.T) {
+	fc := newFakeCluster(t, fakeOptions{nodes: 1, replication: 1, minReplicas: 1, chunkSize: mib})
+	c := fc.client(t, nil)
+	ctx := context.Background()
+	a := createFile(t, c, "f")
+	f, err := c.Open(ctx, a.Ino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(ctx)
+	if _, err := f.WriteAt(ctx, []byte("data"), 0); err != nil {
+		t.Fatal(err)
+	}
+	started, release := make(chan struct{}), make(chan struct{})
+	fc.mgr.beforeCommit = func() { close(started); <-release }
+	f.mu.Lock()
+	for _, g := range f.open {
+		f.sealLocked(g) // its commit starts, carrying the changes pending now: none
+	}
+	wait := append([]*gen(nil), f.queue...)
+	f.mu.Unlock()
+	<-started
+	mode, uid := uint32(0o600), uint32(1234)
+	if !f.DeferAttr(SetAttr{UID: &uid}) {
+		t.Fatal("DeferAttr with a commit in flight declined")
+	}
+	close(release)
+	for _, g := range wait {
+		<-g.done
+	}
+	if !f.DeferAttr(SetAttr{Mode: &mode}) {
+		t.Fatal("DeferAttr declined while an earlier change was still pending")
+	}
+	got, ok := f.LocalAttr()
+	if !ok || got.Mode&0o777 != mode || got.UID != uid {
+		t.Fatalf("LocalAttr: mode %o uid %d (answered %v), want mode %o uid %d", got.Mode, got.UID, ok, mode, uid)
+	}
+	if err := f.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.GetAttr(ctx, a.Ino); err != nil || got.Mode&0o777 != mode || got.UID != uid {
+		t.Fatalf("the manager after Flush: mode %o uid %d (%v)", got.Mode, got.UID, err)
+	}
+}
+
 // A small write sealed before its allocation came back goes to every
 // replica side by side, each a chain of one: a node that fails costs only
 // its own replica, and is left out of the next attempt when too few
