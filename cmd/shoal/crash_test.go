@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/shoalfs/shoal/client"
@@ -25,11 +24,7 @@ func TestMountKill9KeepsFsynced(t *testing.T) {
 	fusetest.Require(t)
 	c := clustertest.New(t, clustertest.Options{})
 	mnt := t.TempDir()
-	p := startProc(t, "mount", "mount", "--manager", c.ManagerAddr(), mnt)
-	t.Cleanup(func() {
-		// A killed FUSE server leaves its mountpoint dead until unmounted.
-		syscall.Unmount(mnt, syscall.MNT_DETACH)
-	})
+	p := startMount(t, mnt, "--manager", c.ManagerAddr())
 	waitFor(t, "the mount", func() (bool, error) { return fusetest.Mounted(t, mnt), nil })
 
 	if err := os.Mkdir(filepath.Join(mnt, "dir"), 0o750); err != nil {
@@ -77,8 +72,7 @@ func TestCloseSurvivesKill9OfEveryProcess(t *testing.T) {
 	fusetest.Require(t)
 	pc := startProcCluster(t, 3, "--chunk-size", "1MiB", "--replication", "3", "--sync-interval", "1h")
 	mnt := t.TempDir()
-	mount := startProc(t, "mount", "mount", "--manager", pc.managerAddr, mnt)
-	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	mount := startMount(t, mnt, "--manager", pc.managerAddr)
 	waitFor(t, "the mount", func() (bool, error) { return fusetest.Mounted(t, mnt), nil })
 
 	files := map[string][]byte{}

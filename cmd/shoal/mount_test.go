@@ -71,7 +71,7 @@ func TestMountCommand(t *testing.T) {
 	fusetest.Require(t)
 	c := clustertest.New(t, clustertest.Options{})
 	mnt := t.TempDir()
-	p := startProc(t, "mount", "mount", "--manager", c.ManagerAddr(), "--log-level", "debug", mnt)
+	p := startMount(t, mnt, "--manager", c.ManagerAddr(), "--log-level", "debug")
 	waitFor(t, "the mount", func() (bool, error) {
 		select {
 		case <-p.exited:
@@ -125,7 +125,7 @@ func TestMountCommandBusy(t *testing.T) {
 	fusetest.Require(t)
 	c := clustertest.New(t, clustertest.Options{})
 	mnt := t.TempDir()
-	p := startProc(t, "mount", "mount", "--manager", c.ManagerAddr(), "--unmount-timeout", "1s", mnt)
+	p := startMount(t, mnt, "--manager", c.ManagerAddr(), "--unmount-timeout", "1s")
 	waitFor(t, "the mount", func() (bool, error) { return fusetest.Mounted(t, mnt), nil })
 	f, err := os.Create(filepath.Join(mnt, "open"))
 	if err != nil {

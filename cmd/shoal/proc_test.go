@@ -121,6 +121,16 @@ func startProc(t *testing.T, name string, args ...string) *proc {
 	return p
 }
 
+// startMount starts `shoal mount args... mnt`. When the test ends, mnt
+// is detached, pass or fail: a killed FUSE server leaves its mountpoint
+// dead until it is unmounted.
+func startMount(t *testing.T, mnt string, args ...string) *proc {
+	t.Helper()
+	p := startProc(t, "mount", append(append([]string{"mount"}, args...), mnt)...)
+	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	return p
+}
+
 // stop sends SIGTERM and waits for a clean exit (status 0).
 func (p *proc) stop() {
 	p.t.Helper()
