@@ -13,6 +13,20 @@ import (
 	"github.com/shoalfs/shoal/internal/localread"
 )
 
+// ListenLocal listens on the socket of short-circuit reads (package
+// localread) for this chunkserver's advertised address, for ServeLocal.
+// Without it (another process holds the name, or this is not Linux) it
+// logs why and returns nil: readers on this host then go over the
+// network, as remote readers do.
+func (s *Server) ListenLocal() *net.UnixListener {
+	lis, err := localread.Listen(s.cfg.Advertise)
+	if err != nil {
+		s.log.WithError(err).Warn("short-circuit reads off: readers on this host go over the network")
+		return nil
+	}
+	return lis
+}
+
 // ServeLocal answers short-circuit opens (package localread) on lis
 // until ctx ends, then closes lis and every connection and waits for
 // their handlers. A store that is not a LocalOpener answers every open

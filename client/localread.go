@@ -79,8 +79,7 @@ type localReplica struct {
 	key    localKey
 	r      *localread.Replica
 	opened time.Time
-	refs   int  // the cache's (until dropped) and each read's; guarded by localReads.mu
-	gone   bool // out of the cache
+	refs   int // the cache's (until dropped) and each read's; guarded by localReads.mu
 }
 
 func newLocalReads(log *logrus.Entry, timeout time.Duration, bufs *runBufs) *localReads {
@@ -248,7 +247,7 @@ func (l *localReads) openLocked(node *localNode, key localKey) *localread.Replic
 func (l *localReads) release(rep *localReplica, failed bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if failed && !rep.gone {
+	if failed {
 		if e := l.replicas[rep.key]; e != nil && e.Value == rep {
 			l.dropLocked(e)
 		}
@@ -259,7 +258,6 @@ func (l *localReads) release(rep *localReplica, failed bool) {
 func (l *localReads) dropLocked(e *list.Element) {
 	rep := l.lru.Remove(e).(*localReplica)
 	delete(l.replicas, rep.key)
-	rep.gone = true
 	l.unrefLocked(rep)
 }
 

@@ -174,12 +174,7 @@ func TestDeferAttrJoinsPending(t *testing.T) {
 	fc := newFakeCluster(t, fakeOptions{nodes: 1, replication: 1, minReplicas: 1, chunkSize: mib})
 	c := fc.client(t, nil)
 	ctx := context.Background()
-	a := createFile(t, c, "f")
-	f, err := c.Open(ctx, a.Ino)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close(ctx)
+	f := openNew(t, c, "f")
 	if _, err := f.WriteAt(ctx, []byte("data"), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +205,7 @@ func TestDeferAttrJoinsPending(t *testing.T) {
 	if err := f.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := c.GetAttr(ctx, a.Ino); err != nil || got.Mode&0o777 != mode || got.UID != uid {
+	if got, err := c.GetAttr(ctx, f.Ino()); err != nil || got.Mode&0o777 != mode || got.UID != uid {
 		t.Fatalf("the manager after Flush: mode %o uid %d (%v)", got.Mode, got.UID, err)
 	}
 }

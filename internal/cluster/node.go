@@ -10,18 +10,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
 	"github.com/shoalfs/shoal/chunkserver"
 	"github.com/shoalfs/shoal/healer"
-	"github.com/shoalfs/shoal/internal/localread"
 	"github.com/shoalfs/shoal/internal/rawread"
 	"github.com/shoalfs/shoal/internal/transport"
 	"github.com/shoalfs/shoal/metadata"
@@ -190,11 +187,7 @@ func StartChunkServer(cfg chunkserver.Config, lis net.Listener) (*ChunkServer, e
 	mux := rawread.NewMux(lis, s.ServeRaw)
 	loop := s.Run
 	// Readers on this host open replicas themselves (package localread).
-	// Without the socket (another process holds the name, or this is not
-	// Linux) they read over the network, as remote readers do.
-	if ul, err := localread.Listen(cfg.Advertise); err != nil {
-		logOf(cfg).WithError(err).Warn("short-circuit reads off: readers on this host go over the network")
-	} else {
+	if ul := s.ListenLocal(); ul != nil {
 		loop = func(ctx context.Context) error {
 			g, ctx := errgroup.WithContext(ctx)
 			g.Go(func() error { return s.Run(ctx) })
@@ -203,16 +196,6 @@ func StartChunkServer(cfg chunkserver.Config, lis net.Listener) (*ChunkServer, e
 		}
 	}
 	return &ChunkServer{unit: start(srv, mux, loop), S: s, mux: mux}, nil
-}
-
-// logOf is cfg's logger, or one that discards.
-func logOf(cfg chunkserver.Config) *logrus.Entry {
-	if cfg.Log != nil {
-		return cfg.Log
-	}
-	l := logrus.New()
-	l.SetOutput(io.Discard)
-	return logrus.NewEntry(l)
 }
 
 // Addr is the address the chunkserver serves on.
