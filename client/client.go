@@ -68,7 +68,7 @@ func New(cfg Config) (*Client, error) {
 		mgr:    shoalpb.NewManagerClient(conn),
 		pool:   newConnPool(),
 		buf:    newBudget(cfg.WriteBuffer),
-		runs:   new(runBufs),
+		runs:   newRunBufs(),
 		ctx:    ctx,
 		cancel: cancel,
 		files:  make(map[*File]struct{}),
@@ -108,6 +108,7 @@ func (c *Client) Close() error {
 	if c.local != nil {
 		c.local.close()
 	}
+	c.runs.close()
 	err := c.conn.Close()
 	if perr := c.pool.close(); err == nil {
 		err = perr

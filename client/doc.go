@@ -98,8 +98,9 @@
 // (Config.LocalReads, localread.go; package internal/localread): the
 // chunkserver hands over read-only descriptors on a Unix socket, and the
 // client reads the whole blocks around the range, O_DIRECT where
-// aligned, and checks each against the stored table, so nothing crosses
-// a socket and the chunkserver does no work. Such replicas are tried
+// aligned (into buffers in huge pages, package internal/hugebuf: one
+// disk request a page), and checks each against the stored table, so
+// nothing crosses a socket and the chunkserver does no work. Such replicas are tried
 // first. Opened replicas are kept (128, each asked again after 10 s,
 // which bounds how long an old layout reads a version the chunkserver
 // has since deleted); any failure on this path (no socket, a refused

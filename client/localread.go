@@ -306,7 +306,7 @@ func (l *localReads) readReplica(r *localread.Replica, off, n int64, dst []byte)
 		}
 		buf = dst[:n]
 	case hi-lo <= maxRun && l.bufs != nil:
-		pooled := l.bufs.get()
+		pooled := l.bufs.getDirect()
 		defer l.bufs.put(pooled)
 		buf = pooled[:hi-lo]
 	default:

@@ -28,8 +28,9 @@ func TestLocalReadsReadReplicaFiles(t *testing.T) {
 	ctx := context.Background()
 	data := randBytes(41, 3*mib+777) // 1 MiB chunks: three whole and a short one
 	f := putOpen(t, c, data)
+	ino := f.Ino()
 
-	if got := readAll(t, c, f.Ino(), 128<<10); !bytes.Equal(got, data) {
+	if got := readAll(t, c, ino, 128<<10); !bytes.Equal(got, data) {
 		t.Fatalf("sequential read: %d bytes, equal prefix %v", len(got), bytes.HasPrefix(data, got))
 	}
 	rng := rand.New(rand.NewPCG(7, 7))
@@ -47,6 +48,17 @@ func TestLocalReadsReadReplicaFiles(t *testing.T) {
 	if n := c.local.reads.Load(); n == 0 {
 		t.Fatal("no read was served from a replica file")
 	}
+	// The pages were read into huge-page buffers, and all of them are
+	// back once the file is closed.
+	if mapped, _ := c.runs.huge.Stats(); mapped == 0 {
+		t.Fatal("no page was read into a huge-page buffer")
+	}
+	if err := f.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, out := c.runs.huge.Stats(); out != 0 {
+		t.Fatalf("%d huge-page buffers still out after the file closed", out)
+	}
 
 	cfg := DefaultConfig()
 	cfg.Manager = cl.ManagerAddr()
@@ -60,7 +72,7 @@ func TestLocalReadsReadReplicaFiles(t *testing.T) {
 	if tcp.local != nil {
 		t.Fatal("LocalReads off, but the client has a short-circuit reader")
 	}
-	if got := readAll(t, tcp, f.Ino(), 128<<10); !bytes.Equal(got, data) {
+	if got := readAll(t, tcp, ino, 128<<10); !bytes.Equal(got, data) {
 		t.Fatal("read over TCP: bytes differ")
 	}
 }

@@ -190,7 +190,7 @@ func (f *File) getPage(loc *chunkLoc, pOff int64, ref bool) *page {
 	f.wg.Add(1)
 	n := min(readPage, loc.length-pOff)
 	if n == maxRun { // a whole page (readPage is maxRun): a pooled buffer
-		pg.buf = f.ra.bufs.get()[:n]
+		pg.buf = f.ra.bufs.getDirect()[:n]
 	}
 	dst := pg.buf
 	go func() {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/shoalfs/shoal/internal/hugebuf"
 	"github.com/shoalfs/shoal/internal/transport"
 )
 
@@ -186,7 +187,42 @@ func (s *segments) recycle() {
 // against the memory limit (13% of the mount's CPU) while page faults on
 // fresh memory took another 20%. A sync.Pool: what is not reused goes
 // back to the heap within two collections.
-type runBufs struct{ pool sync.Pool }
+//
+// Reads that may go to a disk with O_DIRECT (readahead pages, the
+// blocks of a short-circuit read) take their buffers from huge, huge
+// pages, first (getDirect): one 1 MiB direct read from the heap's 4 KiB
+// pages is two disk requests, from a huge page one (internal/hugebuf).
+type runBufs struct {
+	pool sync.Pool
+	huge *hugebuf.Pool // nil: none
+}
+
+// directLimit is the most memory runBufs maps for direct reads: the
+// pages of a few sequential readers at the default readahead window.
+// Past it, direct reads use the heap's buffers.
+const directLimit = 64 << 20
+
+// newRunBufs returns buffers with up to directLimit of huge pages for
+// direct reads, or none if the pool cannot be made.
+func newRunBufs() *runBufs {
+	huge, err := hugebuf.New(maxRun, 8<<20, directLimit)
+	if err != nil {
+		panic(err) // constant arguments
+	}
+	return &runBufs{huge: huge}
+}
+
+// getDirect returns an empty buffer of maxRun capacity for a read that
+// may be a direct one: a huge-page buffer while there are any.
+func (b *runBufs) getDirect() []byte {
+	if p := b.huge.Get(); p != nil {
+		return p[:0]
+	}
+	return b.get()
+}
+
+// close gives back the huge pages once every buffer is back.
+func (b *runBufs) close() { b.huge.Close() }
 
 // clone copies p into a buffer of its own: from the pool when p is at
 // least half of maxRun (so that at most half of a pooled buffer's
@@ -210,7 +246,7 @@ func (b *runBufs) get() []byte {
 
 // put takes back p's buffer if it is a whole one.
 func (b *runBufs) put(p []byte) {
-	if b == nil || cap(p) != maxRun {
+	if b == nil || cap(p) != maxRun || b.huge.Put(p) {
 		return
 	}
 	p = p[:0]
