@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/shoalfs/shoal/chunkserver/diskstore"
+	"github.com/shoalfs/shoal/internal/hugebuf"
 	"github.com/shoalfs/shoal/internal/transport"
 	shoalpb "github.com/shoalfs/shoal/proto"
 )
@@ -29,8 +30,11 @@ type Server struct {
 	store   Store
 	peers   *peers
 	reports *reports
-	// bufs holds transport.MaxDataMessage-sized buffers for reads.
-	bufs sync.Pool
+	// bufs holds transport.MaxDataMessage-sized buffers for reads, the
+	// first readHugeLimit of them in huge pages: a read of a whole
+	// buffer goes to the disk with O_DIRECT, one request from a huge
+	// page (package hugebuf).
+	bufs *hugebuf.Buffers
 
 	// ctx ends at Close; every handler and Run derive from it.
 	ctx    context.Context
@@ -85,7 +89,11 @@ func New(cfg Config) (*Server, error) {
 		cancel:  cancel,
 		nodeID:  id,
 	}
-	s.bufs.New = func() any { b := make([]byte, transport.MaxDataMessage); return &b }
+	if s.bufs, err = hugebuf.NewBuffers(transport.MaxDataMessage, readHugeLimit); err != nil {
+		cancel()
+		ds.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -112,6 +120,7 @@ func (s *Server) Close() error {
 		s.mu.Unlock()
 		s.cancel()
 		s.wg.Wait()
+		s.bufs.Close()
 		s.closeErr = s.peers.close()
 		if err := s.store.Close(); s.closeErr == nil {
 			s.closeErr = err
@@ -165,5 +174,9 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) getBuf() *[]byte  { return s.bufs.Get().(*[]byte) }
+// readHugeLimit bounds the huge-page memory of Server.bufs: 32 reads
+// in flight.
+const readHugeLimit = 32 << 20
+
+func (s *Server) getBuf() *[]byte  { return s.bufs.Get() }
 func (s *Server) putBuf(b *[]byte) { s.bufs.Put(b) }

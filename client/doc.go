@@ -100,13 +100,13 @@
 // client reads the whole blocks around the range, O_DIRECT where
 // aligned (into buffers in huge pages, package internal/hugebuf: one
 // disk request a page), and checks each against the stored table, so
-// nothing crosses a socket and the chunkserver does no work. Such replicas are tried
-// first. Opened replicas are kept (128, each asked again after 10 s,
-// which bounds how long an old layout reads a version the chunkserver
-// has since deleted); any failure on this path (no socket, a refused
-// open, a read error, a mismatch) retries that read over TCP to the same
-// chunkserver, which then reports what it finds. Other reads go over
-// the raw read protocol (package internal/rawread,
+// nothing crosses a socket and the chunkserver does no work. Such
+// replicas are tried first. Opened replicas are kept (128, each asked
+// again after 10 s, which bounds how long an old layout reads a version
+// the chunkserver has since deleted); any failure on this path (no
+// socket, a refused open, a read error, a mismatch) retries that read
+// over TCP to the same chunkserver, which then reports what it finds.
+// Other reads go over the raw read protocol (package internal/rawread,
 // rawconn.go): plain TCP to the chunkserver's port, one read at a time
 // per connection, the data received from the socket straight into the
 // buffer the read returns. Up to 16 idle connections are kept per

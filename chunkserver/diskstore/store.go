@@ -31,6 +31,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/shoalfs/shoal/chunkserver/chunk"
+	"github.com/shoalfs/shoal/internal/hugebuf"
 	"github.com/shoalfs/shoal/internal/localread"
 )
 
@@ -55,8 +56,11 @@ type Store struct {
 	// writers in progress.
 	used atomic.Int64
 
-	// bufs holds 1 MiB buffers for copies and unaligned reads.
-	bufs sync.Pool
+	// bufs holds 1 MiB buffers for copies, unaligned reads, and the
+	// write-behind buffers O_DIRECT writes go out from: in huge pages,
+	// up to bufHugeLimit, so that each is one disk request (package
+	// hugebuf).
+	bufs *hugebuf.Buffers
 
 	// dirs remembers fan-out directories known to exist.
 	dirs sync.Map // string → struct{}
@@ -113,6 +117,10 @@ type replicaKey struct {
 
 const bufSize = 1 << 20
 
+// bufHugeLimit bounds the huge-page memory of bufs: a write-behind
+// buffer for each of 64 chunks being written at once.
+const bufHugeLimit = 64 << 20
+
 var errClosed = errors.New("diskstore: store closed")
 
 // Open opens the store rooted at dir, creating it if needed. It takes an
@@ -143,7 +151,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		building: make(map[replicaKey]struct{}),
 		handles:  make(map[replicaKey]*handle),
 	}
-	s.bufs.New = func() any { b := alignedBuffer(bufSize); return &b }
+	if s.bufs, err = hugebuf.NewBuffers(bufSize, bufHugeLimit); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("diskstore: %w", err)
+	}
 	if err := s.scan(); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("diskstore: %w", err)
@@ -248,6 +259,7 @@ func (s *Store) Close() error {
 		s.evictLocked(k)
 	}
 	s.hmu.Unlock()
+	s.bufs.Close()
 	return s.lock.Close()
 }
 
@@ -430,7 +442,7 @@ func (s *Store) readAt(f *os.File, direct func() *os.File, h header, p []byte, o
 	if lo == off && hi == end {
 		buf = p[:end-off]
 	} else if hi-lo <= bufSize {
-		bp := s.bufs.Get().(*[]byte)
+		bp := s.bufs.Get()
 		defer s.bufs.Put(bp)
 		buf = (*bp)[:hi-lo]
 	} else {

@@ -64,14 +64,6 @@ func isAligned(p []byte, off int64) bool {
 		uintptr(unsafe.Pointer(&p[0]))%directAlign == 0
 }
 
-// alignedBuffer returns a zeroed n-byte slice whose first byte is
-// directAlign-aligned.
-func alignedBuffer(n int) []byte {
-	b := make([]byte, n+directAlign)
-	skip := int((directAlign - uintptr(unsafe.Pointer(&b[0]))%directAlign) % directAlign)
-	return b[skip : skip+n : skip+n]
-}
-
 // prefetchMax is the largest replica file open reads ahead whole.
 const prefetchMax = 256 << 10
 

@@ -140,7 +140,7 @@ func (w *writer) baseAt(off, hi int64) ([]byte, error) {
 	b := w.base
 	if off < b.winOff || off >= b.winOff+int64(len(b.win)) {
 		if b.winp == nil {
-			b.winp = w.s.bufs.Get().(*[]byte)
+			b.winp = w.s.bufs.Get()
 		}
 		lo := off / chunk.BlockSize * chunk.BlockSize
 		// Up to the base's cut, whole blocks, so that no block past it
@@ -340,7 +340,7 @@ func (w *writer) write(p []byte, off int64) error {
 			return w.pwrite(p, off)
 		}
 		if w.bufp == nil {
-			w.bufp = w.s.bufs.Get().(*[]byte)
+			w.bufp = w.s.bufs.Get()
 		}
 		w.buf, w.bufOff = (*w.bufp)[:0], off
 	}
@@ -446,7 +446,7 @@ func (w *writer) recomputeDirty() error {
 			continue
 		}
 		if bp == nil {
-			bp = w.s.bufs.Get().(*[]byte)
+			bp = w.s.bufs.Get()
 			defer w.s.bufs.Put(bp)
 		}
 		lo := int64(b) * chunk.BlockSize
