@@ -63,9 +63,6 @@ func New(size, slab, limit int) (*Pool, error) {
 	return &Pool{size: size, slab: slab, limit: limit}, nil
 }
 
-// Size is the length of the pool's buffers.
-func (p *Pool) Size() int { return p.size }
-
 // Get returns a buffer of Size bytes and capacity, or nil when the pool
 // has none to give: every slab it may map is in use, or the kernel
 // refused one. A new slab's memory is zero; a reused buffer holds what
