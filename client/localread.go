@@ -10,11 +10,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/sirupsen/logrus"
 	"google.golang.org/grpc/codes"
 
+	"github.com/shoalfs/shoal/internal/hugebuf"
 	"github.com/shoalfs/shoal/internal/localread"
 )
 
@@ -41,8 +41,6 @@ const (
 	// localRetry is how long a chunkserver with no local socket (remote,
 	// or down) is left alone before the next try.
 	localRetry = 10 * time.Second
-	// directAlign is the alignment O_DIRECT reads need.
-	directAlign = 4096
 )
 
 // localReads is a client's short-circuit reader: the chunkservers found
@@ -313,7 +311,7 @@ func (l *localReads) readReplica(r *localread.Replica, off, n int64, dst []byte)
 		buf = make([]byte, hi-lo)
 	}
 	f := r.File
-	if r.Direct != nil && directOK(buf, r.DataOffset+lo) {
+	if r.Direct != nil && hugebuf.Aligned(buf, r.DataOffset+lo) {
 		f = r.Direct
 	}
 	if _, err := f.ReadAt(buf, r.DataOffset+lo); err != nil {
@@ -337,11 +335,4 @@ func (l *localReads) readReplica(r *localread.Replica, off, n int64, dst []byte)
 		dst = make([]byte, n)
 	}
 	return dst[:copy(dst[:n], buf[off-lo:])], nil
-}
-
-// directOK reports whether p can be read with O_DIRECT at file offset
-// off.
-func directOK(p []byte, off int64) bool {
-	return len(p) > 0 && off%directAlign == 0 && len(p)%directAlign == 0 &&
-		uintptr(unsafe.Pointer(&p[0]))%directAlign == 0
 }

@@ -449,7 +449,7 @@ func (s *Store) readAt(f *os.File, direct func() *os.File, h header, p []byte, o
 		buf = make([]byte, hi-lo)
 	}
 	rf := f
-	if direct != nil && len(buf) >= directMin && isAligned(buf, DataOffset+lo) {
+	if direct != nil && len(buf) >= directMin && hugebuf.Aligned(buf, DataOffset+lo) {
 		// A large read, a sequential reader's, bypasses the page cache:
 		// one disk read straight into buf, several of them in flight at
 		// once, is faster than buffered reads and their readahead, and

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -42,10 +41,6 @@ func isNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
-// directAlign is the alignment of O_DIRECT writes: file offset, length
-// and buffer address. 4 KiB satisfies every common device.
-const directAlign = 4096
-
 // openDirect opens path with O_DIRECT (mode: os.O_RDONLY or
 // os.O_WRONLY), or returns nil if the filesystem does not support it
 // (tmpfs before Linux 6.6, some FUSE and network filesystems): I/O then
@@ -56,12 +51,6 @@ func openDirect(path string, mode int) *os.File {
 		return nil
 	}
 	return f
-}
-
-// isAligned reports whether p can be read or written with O_DIRECT at off.
-func isAligned(p []byte, off int64) bool {
-	return len(p) > 0 && off%directAlign == 0 && len(p)%directAlign == 0 &&
-		uintptr(unsafe.Pointer(&p[0]))%directAlign == 0
 }
 
 // prefetchMax is the largest replica file open reads ahead whole.

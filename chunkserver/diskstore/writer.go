@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/shoalfs/shoal/chunkserver/chunk"
+	"github.com/shoalfs/shoal/internal/hugebuf"
 )
 
 // directMin is the smallest write that goes out with O_DIRECT: below it
@@ -336,7 +337,7 @@ func (w *writer) write(p []byte, off int64) error {
 		if err := w.flush(); err != nil {
 			return err
 		}
-		if len(p) >= bufSize/2 && (w.noDirect || (DataOffset+off)%directAlign != 0) {
+		if len(p) >= bufSize/2 && (w.noDirect || (DataOffset+off)%hugebuf.DirectAlign != 0) {
 			return w.pwrite(p, off)
 		}
 		if w.bufp == nil {
@@ -368,7 +369,7 @@ func (w *writer) flush() error {
 }
 
 func (w *writer) pwrite(p []byte, off int64) error {
-	if len(p) >= directMin && isAligned(p, DataOffset+off) && w.openDirect() {
+	if len(p) >= directMin && hugebuf.Aligned(p, DataOffset+off) && w.openDirect() {
 		if _, err := w.odirect.WriteAt(p, DataOffset+off); err != nil {
 			return ioError("write", err)
 		}

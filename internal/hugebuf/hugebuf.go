@@ -18,7 +18,7 @@
 // the kernel refuses the mapping, Get returns nil and the caller uses
 // memory of its own. Buffers that are not the pool's are refused by Put,
 // so a caller can hand every buffer back without tracking which is
-// which.
+// which. Aligned is the rule every direct read or write must meet.
 package hugebuf
 
 import (
@@ -31,6 +31,17 @@ import (
 
 // hugePage is the size and alignment of an x86-64 transparent huge page.
 const hugePage = 2 << 20
+
+// DirectAlign is the alignment of O_DIRECT I/O: file offset, length and
+// buffer address. 4 KiB satisfies every common device.
+const DirectAlign = 4096
+
+// Aligned reports whether p can be read or written with O_DIRECT at file
+// offset off.
+func Aligned(p []byte, off int64) bool {
+	return len(p) > 0 && off%DirectAlign == 0 && len(p)%DirectAlign == 0 &&
+		uintptr(unsafe.Pointer(&p[0]))%DirectAlign == 0
+}
 
 // Pool is a set of equal buffers from huge-page mappings. Its methods
 // may be called concurrently.
@@ -177,9 +188,6 @@ type Buffers struct {
 	heap sync.Pool
 }
 
-// directAlign is the alignment O_DIRECT asks of a buffer.
-const directAlign = 4096
-
 // NewBuffers returns buffers of size bytes, with up to limit bytes of
 // them in huge pages, mapped 8 MiB at a time (size must divide 8 MiB).
 func NewBuffers(size, limit int) (*Buffers, error) {
@@ -189,8 +197,8 @@ func NewBuffers(size, limit int) (*Buffers, error) {
 	}
 	b := &Buffers{huge: huge}
 	b.heap.New = func() any {
-		p := make([]byte, size+directAlign)
-		skip := int((directAlign - uintptr(unsafe.Pointer(&p[0]))%directAlign) % directAlign)
+		p := make([]byte, size+DirectAlign)
+		skip := int((DirectAlign - uintptr(unsafe.Pointer(&p[0]))%DirectAlign) % DirectAlign)
 		p = p[skip : skip+size : skip+size]
 		return &p
 	}
